@@ -1,0 +1,1 @@
+"""Desired state: configuration files, their schemas, and the resolved job specs."""

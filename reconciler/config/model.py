@@ -1,0 +1,131 @@
+"""Resolved desired state: plain, immutable data handed to the planner and the executor.
+
+The loader (``reconciler.config.loader``) produces these; nothing here reads files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from enum import StrEnum
+from typing import Any
+
+from reconciler.errors import Location
+
+
+class OnChange(StrEnum):
+    REPLACE = "replace"  # cancel the running old version, start the new one
+    WAIT = "wait"  # let the running old version finish first
+
+
+@dataclass(frozen=True)
+class LocalInput:
+    """A local JSONL file named in ``inputs``: validated and hashed by the loader."""
+
+    path: str  # relative to the config root, POSIX separators ("data/cheese.jsonl")
+    sha256: str  # hex digest of the file's bytes
+    size: int  # bytes
+    lines: int  # number of requests (non-blank lines)
+
+    @property
+    def short(self) -> str:
+        """How the plan shows this input: ``data/cheese.jsonl@1a2b3c4d5e6f``."""
+        return f"{self.path}@{self.sha256[:12]}"
+
+
+def canonical_json(value: Any) -> str:
+    """The one JSON encoding used for digests: key order and whitespace never matter."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """One desired job, with ``defaults`` merged in and paths resolved.
+
+    Exactly one of ``inputs`` / ``input_files`` / ``requests_json`` is non-empty, and
+    exactly one of ``model`` / ``agent_id`` is set (the loader guarantees both).
+    """
+
+    name: str
+    endpoint: str
+    model: str | None
+    agent_id: str | None
+    inputs: tuple[LocalInput, ...] = ()
+    input_files: tuple[str, ...] = ()
+    # Inline requests as canonical JSON (a list of {custom_id?, body}); None when not used.
+    requests_json: str | None = None
+    metadata: tuple[tuple[str, str], ...] = ()  # user metadata, sorted by key
+    timeout_hours: int = 24
+    max_attempts: int = 1
+    on_change: OnChange = OnChange.REPLACE
+    prevent_destroy: bool = False
+    history_limit: int | None = None  # None: keep every superseded finished version
+    source: Location = field(default=Location("<unknown>"), compare=False)
+
+    @property
+    def metadata_dict(self) -> dict[str, str]:
+        return dict(self.metadata)
+
+    @property
+    def requests(self) -> list[dict[str, Any]] | None:
+        if self.requests_json is None:
+            return None
+        loaded: list[dict[str, Any]] = json.loads(self.requests_json)
+        return loaded
+
+    @property
+    def request_count(self) -> int | None:
+        """Requests the job will run, when known locally (inputs and inline requests)."""
+        if self.requests_json is not None:
+            return len(json.loads(self.requests_json))
+        if self.inputs:
+            return sum(i.lines for i in self.inputs)
+        return None
+
+    def identity(self) -> dict[str, Any]:
+        """The fields that define what the job computes: a change to any of them is a new
+        version of the job. Policy fields (max_attempts, on_change, prevent_destroy,
+        history_limit) are not part of it: changing them never re-runs a job. Local inputs
+        count by content, not by path: renaming a data file changes nothing."""
+        return {
+            "endpoint": self.endpoint,
+            "model": self.model,
+            "agent_id": self.agent_id,
+            "inputs": [i.sha256 for i in self.inputs],
+            "input_files": list(self.input_files),
+            "requests": None if self.requests_json is None else json.loads(self.requests_json),
+            "metadata": dict(self.metadata),
+            "timeout_hours": self.timeout_hours,
+        }
+
+    @cached_property
+    def digest(self) -> str:
+        """Canonical digest of :meth:`identity` (hex sha256)."""
+        return hashlib.sha256(canonical_json(self.identity()).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Safety:
+    max_destroy: int = 10
+
+
+DEFAULT_SERVER = "https://api.mistral.ai"
+LOCAL_SERVER = "local"
+
+
+@dataclass(frozen=True)
+class DesiredState:
+    """Everything a config root asks for."""
+
+    root: str  # absolute path of the config root
+    workspace: str
+    server: str  # "local", or a URL (already defaulted)
+    jobs: tuple[JobSpec, ...]  # sorted by name, names unique
+    safety: Safety = Safety()
+    config_file: str = "reconciler.yaml"  # as shown to the user
+
+    def by_name(self) -> Mapping[str, JobSpec]:
+        return {j.name: j for j in self.jobs}

@@ -1,0 +1,192 @@
+"""Live state: the managed jobs that exist, as plain data for the planner.
+
+``LiveJob.from_api`` turns one API job object into a ``LiveJob`` when, and only when, it
+belongs to the given workspace (the security boundary); everything else is foreign.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from reconciler import tags
+from reconciler.api import Status
+
+
+@dataclass(frozen=True)
+class LiveJob:
+    """One managed job as the API reports it, with its ownership tags decoded."""
+
+    id: str
+    name: str
+    workspace: str
+    status: Status
+    created_at: int
+    endpoint: str
+    model: str | None
+    agent_id: str | None
+    metadata: tuple[tuple[str, str], ...]  # user metadata (reserved keys removed), sorted
+    input_files: tuple[str, ...]
+    spec_digest: str  # "" when the tag is missing (job made by an older tool, or by hand)
+    attempt: int  # 1 when the tag is missing or unreadable
+    create_id: str
+    timeout_hours: int | None  # from the tag; None when missing
+    inputs_shown: tuple[str, ...] | None  # from the tag, as tags.encode_inputs shows it
+    requests_shown: str | None  # from the tag, as tags.encode_requests shows it
+    total_requests: int = 0
+    completed_requests: int = 0
+    succeeded_requests: int = 0
+    failed_requests: int = 0
+    output_file: str | None = None
+    error_file: str | None = None
+    started_at: int | None = None
+    completed_at: int | None = None
+    # Position in the oldest-first listing. created_at has one-second resolution, so jobs
+    # created within the same second are ordered by where the server lists them.
+    seq: int = 0
+
+    @property
+    def is_active(self) -> bool:
+        return self.status.is_active
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status.is_terminal
+
+    @property
+    def sort_key(self) -> tuple[int, int, str]:
+        """Oldest first: creation second, then listing position, then id (a total order)."""
+        return (self.created_at, self.seq, self.id)
+
+    def fields(self) -> dict[str, Any]:
+        """The same shape as :func:`reconciler.tags.desired_fields`, rebuilt from the API
+        echo plus the tags, so that a plan can say which fields changed."""
+        return {
+            "endpoint": self.endpoint,
+            "model": self.model,
+            "agent_id": self.agent_id,
+            "metadata": dict(self.metadata),
+            "timeout_hours": self.timeout_hours,
+            "inputs": None if self.inputs_shown is None else list(self.inputs_shown),
+            "input_files": (
+                list(self.input_files)
+                if self.inputs_shown is None and self.requests_shown is None and self.input_files
+                else None
+            ),
+            "requests": self.requests_shown,
+        }
+
+    @classmethod
+    def from_api(cls, job: Mapping[str, Any], workspace: str, seq: int = 0) -> LiveJob | None:
+        """Decode an API job object; None unless it is tagged with exactly ``workspace``
+        and a job name (the client-side re-filter: the server's filter is never trusted)."""
+        metadata = job.get("metadata") or {}
+        if not isinstance(metadata, Mapping):
+            return None
+        if metadata.get(tags.WORKSPACE) != workspace:
+            return None
+        name = metadata.get(tags.JOB)
+        if not isinstance(name, str) or not name:
+            return None
+        try:
+            status = Status(job["status"])
+        except (KeyError, ValueError):
+            return None
+        return cls(
+            id=str(job["id"]),
+            name=name,
+            workspace=workspace,
+            status=status,
+            created_at=_int(job.get("created_at")),
+            endpoint=str(job.get("endpoint") or ""),
+            model=job.get("model"),
+            agent_id=job.get("agent_id"),
+            metadata=tuple(sorted(tags.user_metadata(metadata).items())),
+            input_files=tuple(str(f) for f in job.get("input_files") or ()),
+            spec_digest=str(metadata.get(tags.SPEC) or ""),
+            attempt=max(1, _int(metadata.get(tags.ATTEMPT), default=1)),
+            create_id=str(metadata.get(tags.CREATE_ID) or ""),
+            timeout_hours=_int_or_none(metadata.get(tags.TIMEOUT_HOURS)),
+            inputs_shown=_json_list(metadata.get(tags.INPUTS)),
+            requests_shown=(
+                str(metadata[tags.REQUESTS]) if metadata.get(tags.REQUESTS) else None
+            ),
+            total_requests=_int(job.get("total_requests")),
+            completed_requests=_int(job.get("completed_requests")),
+            succeeded_requests=_int(job.get("succeeded_requests")),
+            failed_requests=_int(job.get("failed_requests")),
+            output_file=job.get("output_file"),
+            error_file=job.get("error_file"),
+            started_at=_int_or_none(job.get("started_at")),
+            completed_at=_int_or_none(job.get("completed_at")),
+            seq=seq,
+        )
+
+
+def _int(value: Any, default: int = 0) -> int:
+    got = _int_or_none(value)
+    return default if got is None else got
+
+
+def _int_or_none(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        try:
+            return int(value)
+        except ValueError:
+            return None
+    return None
+
+
+def _json_list(value: Any) -> tuple[str, ...] | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        loaded = json.loads(value)
+    except ValueError:
+        return (value,)
+    if isinstance(loaded, list) and all(isinstance(x, str) for x in loaded):
+        return tuple(loaded)
+    return (value,)
+
+
+@dataclass(frozen=True)
+class LiveState:
+    """Every managed job of one workspace, oldest first, each id once."""
+
+    workspace: str
+    jobs: tuple[LiveJob, ...]
+    foreign_seen: int = 0  # jobs the server returned that the client-side filter dropped
+    list_calls: int = 0  # how many list requests reading this state took
+
+    def by_name(self) -> dict[str, list[LiveJob]]:
+        """Jobs grouped by name, each group oldest first (the last is the current version)."""
+        groups: dict[str, list[LiveJob]] = {}
+        for job in sorted(self.jobs, key=lambda j: j.sort_key):
+            groups.setdefault(job.name, []).append(job)
+        return groups
+
+
+def collect(workspace: str, pages: Sequence[Sequence[Mapping[str, Any]]]) -> LiveState:
+    """Build a LiveState from raw list pages: re-filter, de-duplicate by id, sort."""
+    seen: dict[str, LiveJob] = {}
+    foreign = 0
+    position = 0
+    for page in pages:
+        for raw in page:
+            position += 1
+            job_id = str(raw.get("id", ""))
+            # A job seen twice keeps its first position; the later copy is fresher.
+            seq = seen[job_id].seq if job_id in seen else position
+            job = LiveJob.from_api(raw, workspace, seq=seq)
+            if job is None:
+                foreign += 1
+                continue
+            seen[job.id] = job
+    jobs = tuple(sorted(seen.values(), key=lambda j: j.sort_key))
+    return LiveState(workspace=workspace, jobs=jobs, foreign_seen=foreign, list_calls=len(pages))

@@ -1,0 +1,1 @@
+"""Plans: the model (``model``), the planner (``planner``), renderers (``render``), plan files."""
