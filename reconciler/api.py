@@ -47,16 +47,12 @@ class Status(StrEnum):
         return self in TERMINAL_STATUSES
 
 
-ACTIVE_STATUSES: Final = frozenset(
-    {Status.QUEUED, Status.RUNNING, Status.CANCELLATION_REQUESTED}
-)
+ACTIVE_STATUSES: Final = frozenset({Status.QUEUED, Status.RUNNING, Status.CANCELLATION_REQUESTED})
 TERMINAL_STATUSES: Final = frozenset(
     {Status.SUCCESS, Status.FAILED, Status.TIMEOUT_EXCEEDED, Status.CANCELLED}
 )
 # Terminal outcomes that did not produce results: candidates for a retry.
-UNSUCCESSFUL_STATUSES: Final = frozenset(
-    {Status.FAILED, Status.TIMEOUT_EXCEEDED, Status.CANCELLED}
-)
+UNSUCCESSFUL_STATUSES: Final = frozenset({Status.FAILED, Status.TIMEOUT_EXCEEDED, Status.CANCELLED})
 
 FILE_PURPOSES: Final = ("fine-tune", "batch", "ocr")
 SAMPLE_TYPES: Final = ("pretrain", "instruct", "batch_request", "batch_result", "batch_error")
