@@ -2,16 +2,22 @@
 
 ``LiveJob.from_api`` turns one API job object into a ``LiveJob`` when, and only when, it
 belongs to the given workspace (the security boundary); everything else is foreign.
+
+``read_live_state`` is the one reader: the server-side workspace filter keeps the listing
+short (⌈managed/page_size⌉ calls), oldest first so that jobs created meanwhile land at the
+end instead of shifting pages, and every job is re-filtered here because the server's
+filter is never trusted. Only the page-iterating method of the client is used, through a
+Protocol, so that the planner importing these data classes does not import httpx.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from reconciler import tags
+from reconciler import api, tags
 from reconciler.api import Status
 
 
@@ -110,9 +116,7 @@ class LiveJob:
             create_id=str(metadata.get(tags.CREATE_ID) or ""),
             timeout_hours=_int_or_none(metadata.get(tags.TIMEOUT_HOURS)),
             inputs_shown=_json_list(metadata.get(tags.INPUTS)),
-            requests_shown=(
-                str(metadata[tags.REQUESTS]) if metadata.get(tags.REQUESTS) else None
-            ),
+            requests_shown=(str(metadata[tags.REQUESTS]) if metadata.get(tags.REQUESTS) else None),
             total_requests=_int(job.get("total_requests")),
             completed_requests=_int(job.get("completed_requests")),
             succeeded_requests=_int(job.get("succeeded_requests")),
@@ -190,3 +194,46 @@ def collect(workspace: str, pages: Sequence[Sequence[Mapping[str, Any]]]) -> Liv
             seen[job.id] = job
     jobs = tuple(sorted(seen.values(), key=lambda j: j.sort_key))
     return LiveState(workspace=workspace, jobs=jobs, foreign_seen=foreign, list_calls=len(pages))
+
+
+class JobPager(Protocol):
+    """What the reader needs of :class:`reconciler.client.MistralClient`."""
+
+    def iter_job_pages(
+        self,
+        *,
+        metadata: Mapping[str, str] | None = ...,
+        order_by: str = ...,
+        page_size: int = ...,
+    ) -> Iterator[list[dict[str, Any]]]: ...
+
+
+def read_live_state(
+    client: JobPager, workspace: str, *, page_size: int = api.PAGE_SIZE
+) -> LiveState:
+    """Every managed job of ``workspace``: all pages, oldest first, re-filtered, each id once."""
+    pages = list(
+        client.iter_job_pages(
+            metadata={tags.WORKSPACE: workspace}, order_by="created", page_size=page_size
+        )
+    )
+    return collect(workspace, pages)
+
+
+def find_by_create_id(
+    client: JobPager, workspace: str, create_id: str, *, page_size: int = api.PAGE_SIZE
+) -> LiveJob | None:
+    """The job a create call with this idempotency token made, if it exists.
+
+    Resolves an ``UnknownOutcome`` create: found means the create happened (adopt it),
+    None means it did not (safe to send again). Both tags are re-checked here.
+    """
+    if not create_id:
+        raise ValueError("create_id must not be empty")
+    pages = client.iter_job_pages(
+        metadata={tags.WORKSPACE: workspace, tags.CREATE_ID: create_id},
+        order_by="created",
+        page_size=page_size,
+    )
+    found = [job for job in collect(workspace, list(pages)).jobs if job.create_id == create_id]
+    return found[0] if found else None
