@@ -54,6 +54,7 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 # Transport errors worth retrying for idempotent requests.
 _TRANSIENT = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
+_MIN_REDACTED_KEY = 8
 _SENSITIVE_HEADERS = frozenset(
     {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"}
 )
@@ -360,15 +361,15 @@ class MistralClient:
                     return written
             except _TRANSIENT as exc:
                 if written and start is None:
-                    raise self._transport_error(exc, request, attempt) from exc
+                    raise self._transport_error(exc, request, attempt) from self._cause(exc)
                 if attempt >= self._retry.max_attempts:
-                    raise self._transport_error(exc, request, attempt) from exc
+                    raise self._transport_error(exc, request, attempt) from self._cause(exc)
                 if start is not None:
                     dest.seek(start)
                     dest.truncate()
                 self._wait(request, self._backoff(attempt), type(exc).__name__)
             except httpx.TransportError as exc:
-                raise self._transport_error(exc, request, attempt) from exc
+                raise self._transport_error(exc, request, attempt) from self._cause(exc)
 
     # -- the one request loop --------------------------------------------------------------
 
@@ -457,7 +458,7 @@ class MistralClient:
                 response = self._send(op, built)
             except _NOT_SENT as exc:
                 if attempt >= self._retry.max_attempts:
-                    raise self._transport_error(exc, request, attempt) from exc
+                    raise self._transport_error(exc, request, attempt) from self._cause(exc)
                 self._wait(request, self._backoff(attempt), type(exc).__name__)
                 continue
             except _TRANSIENT as exc:
@@ -468,14 +469,14 @@ class MistralClient:
                             "may or may not have taken effect"
                         ),
                         request=request,
-                    ) from exc
+                    ) from self._cause(exc)
                 maybe_applied = True
                 if attempt >= self._retry.max_attempts:
-                    raise self._transport_error(exc, request, attempt) from exc
+                    raise self._transport_error(exc, request, attempt) from self._cause(exc)
                 self._wait(request, self._backoff(attempt), type(exc).__name__)
                 continue
             except httpx.TransportError as exc:  # bad URL scheme, proxy trouble: not transient
-                raise self._transport_error(exc, request, attempt) from exc
+                raise self._transport_error(exc, request, attempt) from self._cause(exc)
 
             status = response.status_code
             if status < 400:
@@ -574,8 +575,21 @@ class MistralClient:
             self._redact(f"cannot reach {self.host}: {_describe(exc)}{tail}"), request=request
         )
 
+    def _cause(self, exc: httpx.TransportError) -> Exception:
+        """A copy of ``exc`` to chain for ``--debug`` tracebacks: same type, message
+        redacted, no request attached (the original's request carries the key)."""
+        try:
+            return type(exc)(self._redact(str(exc)))
+        except Exception:  # an exception type with another constructor
+            return RuntimeError(self._redact(_describe(exc)))
+
     def _redact(self, text: str) -> str:
-        return text.replace(self._key, "***") if self._key else text
+        # A safety net behind the structural redaction of headers, for servers that echo
+        # the key back. Real keys are long; a toy key of a few letters would otherwise
+        # mangle every word that contains them.
+        if len(self._key) < _MIN_REDACTED_KEY:
+            return text
+        return text.replace(self._key, "***")
 
     # -- debug log -------------------------------------------------------------------------
 
