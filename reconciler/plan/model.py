@@ -5,8 +5,10 @@ Counts and the summary line are derived from the changes, never tracked while pl
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -53,6 +55,27 @@ class Reason(StrEnum):
     REMOVED = "removed"  # not in the configuration any more
     HISTORY_LIMIT = "history_limit"  # superseded finished version beyond history_limit
     DUPLICATE = "duplicate"  # another version with the same spec is kept (two applies raced)
+    # An older version still QUEUED / RUNNING although a newer one exists (a replace cut
+    # short, or two applies of different configs raced): cancelled under on_change: replace.
+    SUPERSEDED = "superseded"
+    DESTROY = "destroy"  # the ``destroy`` command removes every managed job
+
+    @property
+    def phrase(self) -> str:
+        """Short human wording, as the renderers and staleness reasons show it."""
+        return _REASON_PHRASES[self]
+
+
+_REASON_PHRASES: dict[Reason, str] = {
+    Reason.NEW: "not created yet",
+    Reason.RETRY: "retry",
+    Reason.SPEC_CHANGED: "spec changed",
+    Reason.REMOVED: "removed from configuration",
+    Reason.HISTORY_LIMIT: "old version beyond history_limit",
+    Reason.DUPLICATE: "duplicate of the version kept",
+    Reason.SUPERSEDED: "superseded by a newer version",
+    Reason.DESTROY: "destroy",
+}
 
 
 class NoteKind(StrEnum):
@@ -99,18 +122,71 @@ class JobRef:
         )
 
 
+PathPart = str | int
+
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]+")
+_PATH_TOKEN = re.compile(r'\.([A-Za-z0-9_-]+)|\[(\d+)\]|\[("(?:[^"\\]|\\.)*")\]')
+
+
+def format_path(parts: tuple[PathPart, ...]) -> str:
+    """``("metadata", "team")`` -> ``metadata.team``; ``("inputs", 0)`` -> ``inputs[0]``;
+    keys that are not plain words are quoted: ``metadata["a.b"]``."""
+    out: list[str] = []
+    for i, part in enumerate(parts):
+        if isinstance(part, int):
+            out.append(f"[{part}]")
+        elif _PLAIN_KEY.fullmatch(part):
+            out.append(part if i == 0 else f".{part}")
+        else:
+            out.append(f"[{json.dumps(part, ensure_ascii=False)}]")
+    return "".join(out)
+
+
+def parse_path(path: str) -> tuple[PathPart, ...]:
+    """The inverse of :func:`format_path`."""
+    head = _PLAIN_KEY.match(path)
+    if head is None:
+        raise ValueError(f"not a field path: {path!r}")
+    parts: list[PathPart] = [head.group(0)]
+    pos = head.end()
+    while pos < len(path):
+        token = _PATH_TOKEN.match(path, pos)
+        if token is None:
+            raise ValueError(f"not a field path: {path!r}")
+        word, index, quoted = token.groups()
+        if word is not None:
+            parts.append(word)
+        elif index is not None:
+            parts.append(int(index))
+        else:
+            parts.append(str(json.loads(quoted)))
+        pos = token.end()
+    return tuple(parts)
+
+
 @dataclass(frozen=True)
 class FieldDiff:
     """One changed field: ``path`` like ``model`` or ``metadata.team`` or ``inputs[0]``.
 
     ``old`` / ``new`` are JSON values; a missing side is ``None`` with ``added`` /
-    ``removed`` telling it apart from an explicit null."""
+    ``removed`` telling it apart from an explicit null. A field that is null when unused
+    (``inputs``, ``input_files``, ``requests``, ...) counts as missing: switching from
+    ``input_files`` to ``inputs`` is one removed and one added field."""
 
     path: str
     old: Any
     new: Any
     added: bool = False
     removed: bool = False
+
+    @property
+    def parts(self) -> tuple[PathPart, ...]:
+        return parse_path(self.path)
+
+    @property
+    def field(self) -> str:
+        """The top-level field changed (``metadata`` for ``metadata.team``)."""
+        return str(self.parts[0])
 
 
 @dataclass(frozen=True)
@@ -129,6 +205,10 @@ class Change:
     # it in (``Plan.with_create_ids``) before saving or applying.
     create_id: str | None = None
     protected: bool = False  # the job has prevent_destroy (a destroying change is blocked)
+    # CREATE after an earlier version (RETRY, SPEC_CHANGED): that version, which stays as
+    # history (or is deleted by a HISTORY_LIMIT change of the same plan). Shown, and part
+    # of the staleness check; never acted on by the CREATE itself.
+    previous: JobRef | None = None
 
     @property
     def destroyed_job_id(self) -> str | None:
@@ -214,3 +294,15 @@ class Plan:
     def actions_in_use(self) -> tuple[Action, ...]:
         used = {c.action for c in self.changes}
         return tuple(a for a in ACTION_ORDER if a in used)
+
+    def with_create_ids(self, factory: Callable[[], str]) -> Plan:
+        """This plan with an idempotency token on every CREATE / REPLACE that lacks one,
+        drawn from ``factory`` in change order (the shell passes ``uuid4``; tests a counter).
+        Tokens already present are kept, so a saved plan keeps its ids."""
+        changes = tuple(
+            replace(c, create_id=factory())
+            if c.action in (Action.CREATE, Action.REPLACE) and c.create_id is None
+            else c
+            for c in self.changes
+        )
+        return replace(self, changes=changes)

@@ -1,0 +1,385 @@
+"""The planner: ``plan(desired, live, policy) -> Plan``, a pure function of plain data.
+
+It implements the table of DESIGN.md section 4. Per job name, the live versions (oldest
+first) are split into:
+
+- the **current version**: the newest version, except after two applies raced. Among the
+  newest versions that share the newest version's spec (the trailing *run* of that spec),
+  the oldest that is QUEUED, RUNNING or SUCCESS is current, so that a duplicate we cancel
+  (CANCELLATION_REQUESTED, then CANCELLED) is never mistaken for the current version and
+  "retried" by the next plan. With none of those in the run, the newest version is current.
+- **duplicates**: versions of the run newer than the current one. Active ones are
+  cancelled then deleted, ones being cancelled are deleted once terminal, failed or
+  cancelled ones are deleted (what is left of an interrupted duplicate cleanup). A
+  successful duplicate has results worth keeping: it is kept as history.
+- **older versions**: history, except one still QUEUED / RUNNING (a replace cut short, or
+  two applies of different configs raced): it is cancelled under ``on_change: replace``
+  and left to finish under ``wait``; it becomes history once it ends.
+
+History is counted as it will be *after* this plan: a version this plan supersedes (the
+current version of a CREATE or REPLACE, a superseded version it cancels) is history too,
+so ``history_limit`` is honoured by this plan, not the next one. A version being cancelled
+counts as history (it is going away); beyond the limit it is deleted once terminal.
+
+Then the guards turn the destroying changes into Violations. Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Final, assert_never
+
+from reconciler import tags
+from reconciler.api import Status
+from reconciler.config.model import JobSpec, OnChange
+from reconciler.live import LiveJob
+from reconciler.plan.diff import field_diffs, spec_pseudo_diff
+from reconciler.plan.model import (
+    ACTION_ORDER,
+    Action,
+    Change,
+    FieldDiff,
+    GuardKind,
+    JobRef,
+    Note,
+    NoteKind,
+    Plan,
+    Reason,
+    Violation,
+)
+
+# A version in one of these states can be the current version of a raced run.
+_KEEPABLE: Final = frozenset({Status.QUEUED, Status.RUNNING, Status.SUCCESS})
+_RUNNING: Final = frozenset({Status.QUEUED, Status.RUNNING})
+_ACTION_RANK: Final = {action: i for i, action in enumerate(ACTION_ORDER)}
+_NO_LIVE_KEY: Final = (0, 0, "")
+_LISTED: Final = 3  # job ids spelled out in one violation message
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The safety settings a plan is checked against (config ``safety:`` plus flags)."""
+
+    max_destroy: int = 10
+    allow_destroy: int | None = None  # --allow-destroy=N: accept exactly N destroyed jobs
+    protected: frozenset[str] = frozenset()  # names with prevent_destroy in the config
+    # The ``destroy`` command: every managed job goes, desired specs only count for
+    # prevent_destroy, and the empty-desired guard does not apply.
+    destroy_all: bool = False
+
+
+def plan(
+    desired: Sequence[JobSpec], live: Sequence[LiveJob], policy: Policy, *, workspace: str
+) -> Plan:
+    """What apply would do to make ``live`` match ``desired`` in ``workspace``.
+
+    ``live`` may hold jobs of other workspaces: they are ignored (never acted on, never
+    counted). Job names in ``desired`` must be unique.
+    """
+    specs: dict[str, JobSpec] = {}
+    for wanted in desired:
+        if wanted.name in specs:
+            raise ValueError(f"duplicate job name in desired state: {wanted.name!r}")
+        specs[wanted.name] = wanted
+
+    # Each id once (a later copy is fresher, as in live.collect), then oldest first.
+    by_id = {job.id: job for job in live if job.workspace == workspace}
+    groups: dict[str, list[LiveJob]] = {}
+    for one in sorted(by_id.values(), key=lambda j: j.sort_key):
+        groups.setdefault(one.name, []).append(one)
+
+    protected = policy.protected | {s.name for s in desired if s.prevent_destroy}
+    keyed: list[tuple[tuple[str, int, tuple[int, int, str]], Change]] = []
+    notes: list[Note] = []
+    for name in sorted(specs.keys() | groups.keys()):
+        versions = groups.get(name, [])
+        spec = None if policy.destroy_all else specs.get(name)
+        job_plan = _JobPlan()
+        if spec is None:
+            _plan_absent(
+                job_plan, versions, Reason.DESTROY if policy.destroy_all else Reason.REMOVED
+            )
+        else:
+            _plan_present(job_plan, spec, versions)
+        is_protected = name in protected
+        for job, planned in job_plan.changes:
+            change = (
+                replace(planned, protected=True)
+                if is_protected and planned.action.destroys
+                else planned
+            )
+            live_key = job.sort_key if job is not None else _NO_LIVE_KEY
+            keyed.append(((name, _ACTION_RANK[change.action], live_key), change))
+        if job_plan.note is not None:
+            notes.append(job_plan.note)
+
+    keyed.sort(key=lambda item: item[0])
+    changes = tuple(change for _, change in keyed)
+    violations = _guards(
+        changes, policy, workspace=workspace, desired_count=len(specs), managed=len(by_id)
+    )
+    return Plan(workspace=workspace, changes=changes, notes=tuple(notes), violations=violations)
+
+
+@dataclass
+class _JobPlan:
+    """What one job name becomes; each live version gets at most one change."""
+
+    changes: list[tuple[LiveJob | None, Change]] = field(default_factory=list)
+    note: Note | None = None
+
+    def add(self, job: LiveJob | None, change: Change) -> None:
+        self.changes.append((job, change))
+
+
+def _plan_absent(out: _JobPlan, versions: Sequence[LiveJob], reason: Reason) -> None:
+    for job in versions:
+        out.add(job, _removal(job, reason))
+
+
+def _removal(job: LiveJob, reason: Reason) -> Change:
+    """Make a live job go away: cancel then delete it, or delete it (once terminal)."""
+    name, ref = job.name, JobRef.of(job)
+    if job.status in _RUNNING:
+        return Change(Action.CANCEL, name, reason, live=ref, then_delete=True)
+    if job.status is Status.CANCELLATION_REQUESTED:
+        # Already going away: a second cancel would change nothing.
+        return Change(Action.DELETE, name, reason, live=ref, await_terminal=True)
+    return Change(Action.DELETE, name, reason, live=ref)
+
+
+def _plan_present(out: _JobPlan, spec: JobSpec, versions: Sequence[LiveJob]) -> None:
+    if not versions:
+        out.add(None, Change(Action.CREATE, spec.name, Reason.NEW, spec=spec, attempt=1))
+        return
+
+    # The trailing run of versions sharing the newest version's spec.
+    newest_digest = versions[-1].spec_digest
+    start = len(versions) - 1
+    while start > 0 and versions[start - 1].spec_digest == newest_digest:
+        start -= 1
+    current_at = next(
+        (i for i in range(start, len(versions)) if versions[i].status in _KEEPABLE),
+        len(versions) - 1,
+    )
+    current = versions[current_at]
+
+    # Versions that will be history once this plan is applied, oldest first, each with
+    # the change this plan already makes to it (None when it is left as it is).
+    history: list[tuple[LiveJob, Change | None]] = []
+
+    for job in versions[:current_at]:
+        if job.status in _RUNNING:
+            if spec.on_change is OnChange.REPLACE:
+                cancel = Change(Action.CANCEL, spec.name, Reason.SUPERSEDED, live=JobRef.of(job))
+                history.append((job, cancel))
+            # Under on_change: wait it may finish; it is history once it has.
+        else:
+            history.append((job, None))
+
+    for job in versions[current_at + 1 :]:
+        if job.status is Status.SUCCESS:
+            history.append((job, None))
+        else:
+            out.add(job, _removal(job, Reason.DUPLICATE))
+
+    successor = _current_change(out, spec, current)
+    if successor is not None:
+        history.append((current, successor if successor.action is Action.REPLACE else None))
+        if successor.action is Action.CREATE:
+            out.add(None, successor)
+
+    history.sort(key=lambda item: item[0].sort_key)
+    keep = len(history) if spec.history_limit is None else spec.history_limit
+    excess = history[: max(0, len(history) - keep)]
+    excess_ids = {job.id for job, _ in excess}
+    for job, change in history:
+        if job.id in excess_ids:
+            if change is not None:
+                # This plan cancels it already: delete it once the cancel is through.
+                out.add(job, replace(change, then_delete=True))
+            else:
+                out.add(job, _history_delete(job))
+        elif change is not None:
+            out.add(job, change)
+
+
+def _history_delete(job: LiveJob) -> Change:
+    return Change(
+        Action.DELETE,
+        job.name,
+        Reason.HISTORY_LIMIT,
+        live=JobRef.of(job),
+        await_terminal=not job.is_terminal,
+    )
+
+
+def _current_change(out: _JobPlan, spec: JobSpec, current: LiveJob) -> Change | None:
+    """What becomes of the current version: the CREATE or REPLACE that supersedes it, or
+    None with a note when it stays current."""
+    ref = JobRef.of(current)
+    if current.spec_digest == spec.digest:
+        if current.status.is_active:
+            out.note = Note(spec.name, NoteKind.IN_PROGRESS, ref, _in_progress_message(current))
+            return None
+        if current.status is Status.SUCCESS:
+            out.note = Note(spec.name, NoteKind.DONE, ref, f"job {current.id} succeeded")
+            return None
+        if current.attempt < spec.max_attempts:
+            return Change(
+                Action.CREATE,
+                spec.name,
+                Reason.RETRY,
+                spec=spec,
+                attempt=current.attempt + 1,
+                previous=ref,
+            )
+        out.note = Note(spec.name, NoteKind.EXHAUSTED, ref, _exhausted_message(current, spec))
+        return None
+
+    diffs = _diffs(current, spec)
+    if current.status in _RUNNING:
+        if spec.on_change is OnChange.REPLACE:
+            return Change(
+                Action.REPLACE,
+                spec.name,
+                Reason.SPEC_CHANGED,
+                live=ref,
+                spec=spec,
+                attempt=1,
+                diffs=diffs,
+            )
+        out.note = Note(
+            spec.name,
+            NoteKind.WAITING,
+            ref,
+            f"on_change is wait: the new version is created once job {current.id} "
+            f"({current.status}) ends",
+            diffs=diffs,
+        )
+        return None
+    # Finished, or CANCELLATION_REQUESTED: it is going away and produces no results, so
+    # there is nothing to wait for and nothing to cancel, whatever on_change says.
+    return Change(
+        Action.CREATE,
+        spec.name,
+        Reason.SPEC_CHANGED,
+        spec=spec,
+        attempt=1,
+        diffs=diffs,
+        previous=ref,
+    )
+
+
+def _diffs(current: LiveJob, spec: JobSpec) -> tuple[FieldDiff, ...]:
+    diffs = field_diffs(current.fields(), tags.desired_fields(spec))
+    return diffs or (spec_pseudo_diff(current.spec_digest, spec.digest),)
+
+
+def _in_progress_message(job: LiveJob) -> str:
+    if job.total_requests:
+        return f"job {job.id} is {job.status} ({job.completed_requests}/{job.total_requests})"
+    return f"job {job.id} is {job.status}"
+
+
+def _exhausted_message(job: LiveJob, spec: JobSpec) -> str:
+    return (
+        f"job {job.id} ended {job.status} on attempt {job.attempt} and max_attempts is "
+        f"{spec.max_attempts}: it will not be retried. Change the job's spec, or raise "
+        f"max_attempts, to run it again"
+    )
+
+
+# -- guards ------------------------------------------------------------------------------
+
+
+def _guards(
+    changes: Sequence[Change],
+    policy: Policy,
+    *,
+    workspace: str,
+    desired_count: int,
+    managed: int,
+) -> tuple[Violation, ...]:
+    violations: list[Violation] = []
+
+    protected_changes: dict[str, list[Change]] = {}
+    for change in changes:
+        if change.protected:
+            protected_changes.setdefault(change.name, []).append(change)
+    for name, blocked in protected_changes.items():  # changes are sorted by name
+        violations.append(
+            Violation(
+                GuardKind.PREVENT_DESTROY,
+                f"{name} has prevent_destroy set, but this plan would {_what(blocked)}. "
+                "prevent_destroy cannot be overridden by --allow-destroy: remove it from "
+                "the job's configuration first, if the job really should go.",
+                names=(name,),
+            )
+        )
+
+    destroyed: dict[str, str] = {}  # job id -> name, each id once
+    for change in changes:
+        job_id = change.destroyed_job_id
+        if job_id is not None:
+            destroyed[job_id] = change.name
+    count = len(destroyed)
+    names = tuple(sorted(set(destroyed.values())))
+    accepted = policy.allow_destroy == count
+
+    if count > policy.max_destroy and not accepted:
+        head = (
+            f"This plan would cancel or delete {_jobs(count)}, more than "
+            f"safety.max_destroy ({policy.max_destroy})."
+        )
+        violations.append(Violation(GuardKind.MAX_DESTROY, _accept(head, count, policy), names))
+
+    if desired_count == 0 and managed > 0 and not policy.destroy_all and not accepted:
+        head = (
+            f"The configuration declares no jobs, so this plan would cancel or delete every "
+            f"managed job of workspace {workspace} ({_jobs(count)})."
+        )
+        tail = " (or use `reconciler destroy`)"
+        violations.append(
+            Violation(GuardKind.EMPTY_DESIRED, _accept(head, count, policy, tail), names)
+        )
+    return tuple(violations)
+
+
+def _accept(head: str, count: int, policy: Policy, tail: str = "") -> str:
+    if policy.allow_destroy is None:
+        return f"{head} If that is intended, re-run with --allow-destroy={count}{tail}."
+    return (
+        f"{head} --allow-destroy={policy.allow_destroy} does not match it: review the plan, "
+        f"then re-run with --allow-destroy={count}{tail}."
+    )
+
+
+def _jobs(n: int, noun: str = "live job") -> str:
+    return f"{n} {noun}{'s' if n != 1 else ''}"
+
+
+def _what(changes: Iterable[Change]) -> str:
+    phrases = [_verb(c) for c in changes]
+    if len(phrases) > _LISTED:
+        rest = len(phrases) - _LISTED
+        phrases = [*phrases[:_LISTED], f"{rest} more job{'s' if rest != 1 else ''}"]
+    if len(phrases) == 1:
+        return phrases[0]
+    return ", ".join(phrases[:-1]) + " and " + phrases[-1]
+
+
+def _verb(change: Change) -> str:
+    job = change.live.id if change.live is not None else "?"
+    match change.action:
+        case Action.REPLACE:
+            return f"replace job {job}"
+        case Action.CANCEL:
+            return f"cancel job {job}"
+        case Action.DELETE:
+            return f"delete job {job}"
+        case Action.CREATE:
+            return f"create {change.name}"
+        case _:
+            assert_never(change.action)
