@@ -9,8 +9,8 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import cached_property
 from enum import StrEnum
+from functools import cached_property
 from typing import Any
 
 from reconciler.errors import Location
@@ -126,6 +126,7 @@ class DesiredState:
     jobs: tuple[JobSpec, ...]  # sorted by name, names unique
     safety: Safety = Safety()
     config_file: str = "reconciler.yaml"  # as shown to the user
+    files: tuple[str, ...] = ()  # every YAML file read (config first), as shown to the user
 
     def by_name(self) -> Mapping[str, JobSpec]:
         return {j.name: j for j in self.jobs}

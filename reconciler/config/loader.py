@@ -1,0 +1,392 @@
+"""``load(root) -> DesiredState``: read a config root, check everything, report it all.
+
+The steps, each collecting problems rather than stopping at the first:
+
+1. ``reconciler.yaml`` (required) is parsed and checked against ``config.schema.json``;
+2. the ``include`` globs (default ``jobs/**/*.yaml``) are expanded, sorted, and every job
+   file is parsed and checked against ``jobs.schema.json``;
+3. job names must be unique across ``reconciler.yaml`` and every job file;
+4. ``defaults`` are merged under each job. A job's own fields win and ``metadata`` is merged
+   key by key. ``model``/``agent_id`` are one group and ``inputs``/``input_files``/
+   ``requests`` another: a job that sets any field of a group takes none of that group
+   from ``defaults``, so an agent job is not broken by a default model;
+5. after the merge each job needs an endpoint, exactly one of model/agent_id and exactly
+   one input source; relative ``inputs`` are resolved against the file naming them, must be
+   regular files inside the root, and are validated and hashed (:mod:`reconciler.inputs`);
+   inline ``requests`` need unique custom_ids.
+
+Any problem raises :class:`~reconciler.errors.ConfigError` with all of them, each at
+``file:line:column`` (files shown relative to the working folder).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from reconciler import api
+from reconciler.config import paths
+from reconciler.config.model import (
+    DEFAULT_SERVER,
+    DesiredState,
+    JobSpec,
+    LocalInput,
+    OnChange,
+    Safety,
+    canonical_json,
+)
+from reconciler.config.schema import SchemaKind, validate_paths
+from reconciler.config.yamlload import FieldPath, YamlDoc, format_path, parse_file
+from reconciler.errors import ConfigError, Location, Problem
+from reconciler.inputs import InputFile, check_inputs
+
+CONFIG_FILE: Final = "reconciler.yaml"
+DEFAULT_INCLUDE: Final = ("jobs/**/*.yaml",)
+_GROUPS: Final = (("model", "agent_id"), ("inputs", "input_files", "requests"))
+_SOURCES: Final = _GROUPS[1]
+
+
+def load(root: Path) -> DesiredState:
+    """The desired state of the config root ``root`` (the folder holding reconciler.yaml).
+
+    Raises ConfigError listing every problem found. Never touches the network."""
+    state, problems = _Load(root).run()
+    if problems or state is None:
+        raise ConfigError(problems)
+    return state
+
+
+@dataclass
+class _Doc:
+    """One parsed YAML file and the field paths where its schema check failed."""
+
+    doc: YamlDoc
+    path: Path  # lexical absolute path of the file
+    broken: list[FieldPath] = field(default_factory=list)
+
+    def is_broken(self, prefix: FieldPath) -> bool:
+        n = len(prefix)
+        return any(p[:n] == prefix for p in self.broken)
+
+
+@dataclass
+class _Origin:
+    """Where a job field's value was written: the job itself, or ``defaults``."""
+
+    doc: _Doc
+    path: FieldPath  # of the field's value in doc
+
+    def locate(self, *more: str | int) -> Location:
+        return self.doc.doc.locate((*self.path, *more))
+
+    def field(self, *more: str | int) -> str:
+        return format_path((*self.path, *more))
+
+
+@dataclass
+class _Job:
+    name: str
+    doc: _Doc
+    value: Any
+
+    @property
+    def path(self) -> FieldPath:
+        return ("jobs", self.name)
+
+    @property
+    def key(self) -> Location:
+        return self.doc.doc.locate_key(self.path)
+
+
+class _Load:
+    def __init__(self, root: Path) -> None:
+        self.root = Path(os.path.normpath(Path(root).absolute()))
+        self.problems: list[Problem] = []
+        self.files: list[str] = []
+        self._input_cache: dict[
+            tuple[InputFile, ...], tuple[tuple[LocalInput, ...], list[Problem]]
+        ] = {}
+
+    def problem(self, location: Location, fld: str, message: str) -> None:
+        self.problems.append(Problem(location, fld, message))
+
+    # -- files ---------------------------------------------------------------------------
+
+    def parse(self, path: Path, kind: SchemaKind) -> _Doc | None:
+        shown = paths.shown(path)
+        self.files.append(shown)
+        result = parse_file(path, shown)
+        self.problems.extend(result.problems)
+        if result.empty:
+            what = (
+                "it needs at least 'version: 1' and 'workspace:'"
+                if kind == "config"
+                else "a job file maps job names under 'jobs:' (write 'jobs: {}' for none)"
+            )
+            self.problem(Location(shown, 1, 1), "", f"file is empty; {what}")
+            return None
+        if result.doc is None:
+            return None
+        if not isinstance(result.doc.value, dict):
+            what = (
+                "with 'version:', 'workspace:' and more"
+                if kind == "config"
+                else "with a 'jobs:' key holding job names"
+            )
+            kind_of = "a list" if isinstance(result.doc.value, list) else "a single value"
+            self.problem(result.doc.locate(()), "", f"must be a mapping {what}, not {kind_of}")
+            return None
+        doc = _Doc(result.doc, path)
+        for fpath, problem in validate_paths(result.doc, kind):
+            doc.broken.append(fpath)
+            self.problems.append(problem)
+        return doc
+
+    def job_files(self, config: _Doc) -> list[Path]:
+        raw = config.doc.value.get("include", None)
+        explicit = "include" in config.doc.value
+        if config.is_broken(("include",)):
+            return []
+        patterns: Sequence[str] = raw if explicit and raw is not None else DEFAULT_INCLUDE
+        found: dict[str, Path] = {}
+        config_real = (self.root / CONFIG_FILE).resolve()
+        for i, pattern in enumerate(patterns):
+            where = config.doc.locate(("include", i))
+            bad = paths.glob_problem(pattern)
+            if bad is not None:
+                self.problem(where, f"include[{i}]", f"{pattern!r} {bad}")
+                continue
+            matches = paths.expand_glob(self.root, pattern)
+            if not matches and explicit:
+                self.problem(
+                    where,
+                    f"include[{i}]",
+                    f"{pattern!r} matches no file (remove it if that is intended)",
+                )
+            for match in matches:
+                real = match.resolve()
+                if real == config_real:
+                    continue  # reconciler.yaml's own jobs: are read anyway
+                if not (real == self.root.resolve() or self.root.resolve() in real.parents):
+                    self.problem(
+                        Location(paths.shown(match)),
+                        "",
+                        "job file leads outside the config root through a symlink",
+                    )
+                    continue
+                found.setdefault(match.relative_to(self.root).as_posix(), match)
+        return [found[k] for k in sorted(found)]
+
+    # -- jobs ----------------------------------------------------------------------------
+
+    def collect(self, docs: Sequence[_Doc]) -> list[_Job]:
+        jobs: list[_Job] = []
+        seen: dict[str, _Job] = {}
+        for doc in docs:
+            table = doc.doc.value.get("jobs")
+            if not isinstance(table, dict):
+                continue
+            for name, value in table.items():
+                job = _Job(name, doc, value)
+                first = seen.get(name)
+                if first is not None:
+                    self.problem(
+                        job.key,
+                        format_path(job.path),
+                        f"job {name!r} is already defined at {first.key};"
+                        " job names must be unique across the config root",
+                    )
+                    continue
+                seen[name] = job
+                jobs.append(job)
+        return jobs
+
+    def merge(self, job: _Job, config: _Doc) -> tuple[dict[str, Any], dict[str, _Origin]]:
+        """The job's fields with defaults merged under them, and where each came from."""
+        own: dict[str, Any] = job.value
+        defaults = config.doc.value.get("defaults")
+        if not isinstance(defaults, dict):
+            defaults = {}
+        merged: dict[str, Any] = {}
+        origins: dict[str, _Origin] = {}
+        for key, value in defaults.items():
+            group = next((g for g in _GROUPS if key in g), (key,))
+            if any(k in own for k in group):
+                continue
+            merged[key] = value
+            origins[key] = _Origin(config, ("defaults", key))
+        for key, value in own.items():
+            merged[key] = value
+            origins[key] = _Origin(job.doc, (*job.path, key))
+        metadata = {**(defaults.get("metadata") or {}), **(own.get("metadata") or {})}
+        if metadata:
+            merged["metadata"] = metadata
+        return merged, origins
+
+    def resolve(self, job: _Job, config: _Doc) -> JobSpec | None:
+        if not isinstance(job.value, dict):
+            return None
+        if job.doc.is_broken(job.path) or config.is_broken(("defaults",)):
+            self.check_inputs_only(job, config)
+            return None
+        spec, origins = self.merge(job, config)
+        here = format_path(job.path)
+        ok = True
+        if "endpoint" not in spec:
+            self.problem(job.key, f"{here}.endpoint", "missing (set it here or in defaults:)")
+            ok = False
+        if "model" not in spec and "agent_id" not in spec:
+            self.problem(job.key, here, "needs a model or an agent_id (here or in defaults:)")
+            ok = False
+        if not any(k in spec for k in _SOURCES):
+            self.problem(
+                job.key,
+                here,
+                "needs an input source: inputs (local JSONL files), input_files (uploaded"
+                " file ids) or requests (inline)",
+            )
+            ok = False
+        inputs = self.inputs(job, spec, origins)
+        self.inline_requests(job, spec, origins)
+        if not ok or inputs is None:
+            return None
+        requests_json = None
+        if "requests" in spec:
+            requests_json = canonical_json(
+                [
+                    {k: v for k, v in r.items() if not (k == "custom_id" and v is None)}
+                    for r in spec["requests"]
+                ]
+            )
+        return JobSpec(
+            name=job.name,
+            endpoint=spec["endpoint"],
+            model=spec.get("model"),
+            agent_id=spec.get("agent_id"),
+            inputs=inputs,
+            input_files=tuple(spec.get("input_files") or ()),
+            requests_json=requests_json,
+            metadata=tuple(sorted((spec.get("metadata") or {}).items())),
+            timeout_hours=int(spec.get("timeout_hours", api.TIMEOUT_HOURS_DEFAULT)),
+            max_attempts=int(spec.get("max_attempts", 1)),
+            on_change=OnChange(spec.get("on_change", OnChange.REPLACE.value)),
+            prevent_destroy=bool(spec.get("prevent_destroy", False)),
+            history_limit=(
+                None if spec.get("history_limit") is None else int(spec["history_limit"])
+            ),
+            source=job.key,
+        )
+
+    def check_inputs_only(self, job: _Job, config: _Doc) -> None:
+        """A job with schema problems: still check its input files, when named properly."""
+        spec, origins = self.merge(job, config)
+        origin = origins.get("inputs")
+        if origin is not None and not origin.doc.is_broken(origin.path):
+            self.inputs(job, spec, origins)
+
+    def inputs(
+        self, job: _Job, spec: Mapping[str, Any], origins: Mapping[str, _Origin]
+    ) -> tuple[LocalInput, ...] | None:
+        """The job's local inputs, validated and hashed; None when any is unusable."""
+        refs = spec.get("inputs")
+        if not refs:
+            return ()
+        origin = origins["inputs"]
+        base = origin.doc.path.parent
+        files: list[InputFile] = []
+        seen: dict[str, int] = {}
+        ok = True
+        for i, ref in enumerate(refs):
+            resolved = paths.resolve_inside(self.root, base, ref)
+            if isinstance(resolved, str):
+                self.problem(origin.locate(i), origin.field(i), resolved)
+                ok = False
+                continue
+            real, rel = resolved
+            if rel in seen:
+                self.problem(
+                    origin.locate(i),
+                    origin.field(i),
+                    f"{rel} is already listed as inputs[{seen[rel]}]",
+                )
+                ok = False
+                continue
+            seen[rel] = i
+            files.append(InputFile(real, rel, paths.shown(self.root / rel)))
+        if not ok:
+            return None
+        key = tuple(files)
+        if key not in self._input_cache:
+            self._input_cache[key] = check_inputs(files)
+        locals_, problems = self._input_cache[key]
+        self.problems.extend(problems)
+        return None if problems else locals_
+
+    def inline_requests(
+        self, job: _Job, spec: Mapping[str, Any], origins: Mapping[str, _Origin]
+    ) -> None:
+        requests = spec.get("requests")
+        if not isinstance(requests, list):
+            return
+        origin = origins["requests"]
+        first: dict[str, int] = {}
+        for i, request in enumerate(requests):
+            cid = request.get("custom_id") if isinstance(request, dict) else None
+            if not isinstance(cid, str):
+                continue
+            if cid in first:
+                line = origin.locate(first[cid], "custom_id").line
+                self.problem(
+                    origin.locate(i, "custom_id"),
+                    origin.field(i, "custom_id"),
+                    f"duplicate {cid!r} (first at line {line}); custom_ids must be unique"
+                    " within a job",
+                )
+            else:
+                first[cid] = i
+
+    # -- the whole root ------------------------------------------------------------------
+
+    def run(self) -> tuple[DesiredState | None, list[Problem]]:
+        config_path = self.root / CONFIG_FILE
+        if not self.root.is_dir():
+            self.problem(Location(paths.shown(self.root)), "", "no such folder (the config root)")
+            return None, self.problems
+        if not config_path.is_file():
+            hint = "; pass the config root with -C/--chdir, or create reconciler.yaml there"
+            for alt in ("reconciler.yml", "reconciler.YAML"):
+                if (self.root / alt).is_file():
+                    hint = f"; found {alt}: rename it to {CONFIG_FILE}"
+            self.problem(Location(paths.shown(config_path)), "", f"no {CONFIG_FILE} here{hint}")
+            return None, self.problems
+        config = self.parse(config_path, "config")
+        if config is None:
+            return None, self.problems
+        docs = [config]
+        for path in self.job_files(config):
+            doc = self.parse(path, "jobs")
+            if doc is not None:
+                docs.append(doc)
+        specs = []
+        for job in self.collect(docs):
+            spec = self.resolve(job, config)
+            if spec is not None:
+                specs.append(spec)
+        problems = sorted(set(self.problems))
+        if problems:
+            return None, problems
+        value = config.doc.value
+        safety = value.get("safety") or {}
+        state = DesiredState(
+            root=str(self.root),
+            workspace=value["workspace"],
+            server=value.get("server", DEFAULT_SERVER),
+            jobs=tuple(sorted(specs, key=lambda s: s.name)),
+            safety=Safety(max_destroy=int(safety.get("max_destroy", Safety.max_destroy))),
+            config_file=paths.shown(config_path),
+            files=tuple(self.files),
+        )
+        return state, []
