@@ -65,3 +65,9 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("Interrupted.", err=True)
         sys.exit(130)
     sys.exit(code if isinstance(code, int) else int(ExitCode.OK))
+
+
+from reconciler.cli.validate import schema_command, validate_command  # noqa: E402
+
+cli.add_command(validate_command)
+cli.add_command(schema_command)
