@@ -348,6 +348,8 @@ class MistralClient:
                 with self._stream(
                     "download_file", "GET", path, {"Accept": "application/octet-stream"}
                 ) as response:
+                    if 300 <= response.status_code < 400:
+                        raise self._redirect_error(response, request)
                     if response.status_code >= 400:
                         response.read()
                         delay = self._retry_delay(response, attempt)
@@ -479,8 +481,10 @@ class MistralClient:
                 raise self._transport_error(exc, request, attempt) from self._cause(exc)
 
             status = response.status_code
-            if status < 400:
+            if status < 300:
                 return response
+            if status < 400:
+                raise self._redirect_error(response, request)
             if gone and status == 404 and maybe_applied:
                 # An earlier attempt whose answer was lost did the delete.
                 return None
@@ -567,6 +571,15 @@ class MistralClient:
             status=status,
             request=request,
             details=[self._redact(d) for d in details],
+        )
+
+    def _redirect_error(self, response: httpx.Response, request: str) -> ApiError:
+        # Never followed: the Authorization header would travel with it.
+        where = response.headers.get("location")
+        return ApiError(
+            self._redact(f"the API answered with a redirect to {where}; not following it"),
+            status=response.status_code,
+            request=request,
         )
 
     def _transport_error(self, exc: httpx.TransportError, request: str, attempts: int) -> ApiError:

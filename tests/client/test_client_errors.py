@@ -220,3 +220,13 @@ def test_authorization_header_is_redacted_whatever_the_key() -> None:
     text = "\n".join(log)
     assert "authorization: Bearer ***" in text
     assert "k3y!" not in text
+
+
+def test_redirects_are_not_followed() -> None:
+    transport = Scripted(reply(307, {}, headers={"Location": "https://elsewhere.example/v1"}))
+    err = error_of(transport)
+    assert err.status == 307
+    assert err.message == (
+        "the API answered with a redirect to https://elsewhere.example/v1; not following it"
+    )
+    assert len(transport.requests) == 1

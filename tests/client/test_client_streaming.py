@@ -178,3 +178,11 @@ def test_download_gives_up() -> None:
     assert info.value.status == 500
     assert info.value.request == "GET /v1/files/file-1/content"
     assert len(transport.requests) == 3
+
+
+def test_download_does_not_follow_redirects() -> None:
+    transport = Scripted(reply(302, {}, headers={"Location": "https://cdn.example/f"}))
+    out = BytesIO()
+    with pytest.raises(ApiError, match=r"redirect to https://cdn\.example/f"):
+        MistralClient(BASE, "k", transport=transport).download_file("file-1", out)
+    assert out.getvalue() == b""
