@@ -1,0 +1,51 @@
+"""A local, persistent emulator of Mistral's Batch Jobs and Files API.
+
+An independent implementation of the wire contract in ``../shared/mistral-api/`` (it imports
+nothing of the reconciler but :mod:`reconciler.api`), used three ways: in-process behind
+:class:`InProcessTransport` (``server: local``), served over HTTP (``reconciler emulator
+serve``), and by the test suite.
+
+Decisions where the contract is silent (the strict choice, so clients cope):
+
+- Unknown or inaccessible ``input_files`` fail the create with 422 (``loc`` names the
+  file's index), reported with every other problem of the body, rather than a 404.
+- Malformed path ids (not a UUID) get FastAPI's 422 ``uuid_parsing``; unknown ids a 404
+  in the 400 error shape.
+- Cancelling a finished job and deleting an active one are 400s; cancelling a job already in
+  CANCELLATION_REQUESTED returns it unchanged. Deleting a job keeps its files; a deleted
+  file is gone (404), jobs that used it keep their own (hard-linked) copy of its bytes.
+- ``created_after`` is exclusive. ``page_size`` is 1..1000. A repeated metadata filter
+  must match every value (so it matches nothing). Blank lines in input JSONL are skipped;
+  a request without ``custom_id`` is reported under its 0-based index.
+- ``expiry`` on upload is in hours. Upload ``purpose`` defaults to ``fine-tune``.
+- Timeouts count from creation: a job whose queue + run time exceeds ``timeout_hours`` x
+  ``hour_length`` seconds ends TIMEOUT_EXCEEDED at that deadline with partial results.
+- The ``rate_limit`` fault is a token bucket per process (shared by its threads), not per
+  database: two processes serving one database each allow the full rate.
+"""
+
+from __future__ import annotations
+
+from reconciler.emulator.app import DroppedResponse, Emulator, token_owner
+from reconciler.emulator.clock import Clock, ManualClock, SystemClock
+from reconciler.emulator.faults import Faults
+from reconciler.emulator.server import ServedEmulator, serve
+from reconciler.emulator.store import LoggedRequest, Settings
+from reconciler.emulator.transport import LOCAL_BASE_URL, InProcessTransport, in_process_client
+
+__all__ = [
+    "LOCAL_BASE_URL",
+    "Clock",
+    "DroppedResponse",
+    "Emulator",
+    "Faults",
+    "InProcessTransport",
+    "LoggedRequest",
+    "ManualClock",
+    "ServedEmulator",
+    "Settings",
+    "SystemClock",
+    "in_process_client",
+    "serve",
+    "token_owner",
+]
