@@ -71,3 +71,7 @@ from reconciler.cli.validate import schema_command, validate_command  # noqa: E4
 
 cli.add_command(validate_command)
 cli.add_command(schema_command)
+
+from reconciler.cli.emulator import emulator_group  # noqa: E402
+
+cli.add_command(emulator_group)

@@ -1,0 +1,140 @@
+"""``reconciler emulator serve``: the local Mistral Batch & Files API over HTTP."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+from types import FrameType
+
+import click
+
+from reconciler.cli.context import get_globals
+from reconciler.emulator import Emulator, Faults, serve
+
+DEFAULT_DB = Path(".reconciler") / "emulator.sqlite3"
+
+
+@click.group("emulator")
+def emulator_group() -> None:
+    """The local emulator of Mistral's Batch Jobs and Files API."""
+
+
+def _fraction(ctx: click.Context, param: click.Parameter, value: float) -> float:
+    if not 0.0 <= value <= 1.0:
+        raise click.BadParameter("must be a fraction between 0 and 1")
+    return value
+
+
+def _sigterm(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt  # the server loop ends on it and closes its socket
+
+
+@emulator_group.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8765,
+    show_default=True,
+    help="Port to bind; 0 picks a free one.",
+)
+@click.option(
+    "--db",
+    "db_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help=f"SQLite database (created if missing). Default: <root>/{DEFAULT_DB.as_posix()}, the"
+    " one `server: local` uses.",
+)
+@click.option(
+    "--speed",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Lifecycle speed factor: a job of N requests takes about (1 + N/50)/F seconds."
+    "  [default: as stored, else 1]",
+)
+@click.option(
+    "--api-key",
+    "api_keys",
+    multiple=True,
+    metavar="KEY",
+    help="Accept only this bearer token (repeatable). Default: any non-empty token.",
+)
+@click.option(
+    "--latency",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Seconds added to every API request.",
+)
+@click.option(
+    "--rate-429",
+    type=float,
+    default=0.0,
+    show_default=True,
+    callback=_fraction,
+    help="Fraction of requests answered 429 with Retry-After.",
+)
+@click.option(
+    "--rate-5xx",
+    type=float,
+    default=0.0,
+    show_default=True,
+    callback=_fraction,
+    help="Fraction of requests answered 500/502/503.",
+)
+@click.option(
+    "--drop-creates",
+    type=float,
+    default=0.0,
+    show_default=True,
+    callback=_fraction,
+    help="Fraction of job creates committed, then left without a response.",
+)
+@click.option(
+    "--rate-limit",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Requests per second (this process) beyond which it answers 429.",
+)
+@click.option("--seed", type=int, default=None, help="Seed of the fault injection's randomness.")
+def serve_command(
+    *,
+    host: str,
+    port: int,
+    db_path: Path | None,
+    speed: float | None,
+    api_keys: tuple[str, ...],
+    latency: float,
+    rate_429: float,
+    rate_5xx: float,
+    drop_creates: float,
+    rate_limit: float | None,
+    seed: int | None,
+) -> None:
+    """Serve the emulator over HTTP until Ctrl-C or SIGTERM.
+
+    State (jobs, files, settings, the request log) lives in the database, so a restart keeps
+    it and other processes can share it. The faults given here replace any stored ones.
+    """
+    path = db_path if db_path is not None else get_globals().root / DEFAULT_DB
+    faults = Faults(
+        latency=latency,
+        rate_429=rate_429,
+        rate_5xx=rate_5xx,
+        drop_creates=drop_creates,
+        rate_limit=rate_limit,
+    )
+    emulator = Emulator(path, speed=speed, api_keys=api_keys, faults=faults, seed=seed)
+
+    def ready(url: str) -> None:
+        click.echo(f"Emulator listening on {url}")
+        click.echo(f"State: {emulator.db_path}", err=True)
+
+    previous = signal.signal(signal.SIGTERM, _sigterm)
+    try:
+        serve(emulator, host, port, on_ready=ready)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        emulator.close()
+    click.echo("Emulator stopped.", err=True)
