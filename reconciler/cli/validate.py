@@ -1,8 +1,8 @@
 """``reconciler validate`` and ``reconciler schema``: offline checks, never a request.
 
-``validate`` prints every problem on stderr, one per line, exactly
-``path/to/file.yaml:LINE:COL: field.path: message`` (what editors and CI annotations
-parse), then fails with a one-line summary.
+``validate`` raises the loader's ConfigError; the CLI edge prints every problem on stderr,
+one per line, exactly ``path/to/file.yaml:LINE:COL: field.path: message`` (what editors
+and CI annotations parse), then ``Error: N problems found; ...`` and exits 1.
 """
 
 from __future__ import annotations
@@ -12,15 +12,7 @@ import click
 from reconciler.cli.context import get_globals
 from reconciler.config.loader import load
 from reconciler.config.schema import SCHEMA_FILES, schema_text
-from reconciler.errors import ConfigError, ReconcilerError
-
-
-class ProblemsReported(ConfigError):
-    """A ConfigError whose problems are already printed: the CLI edge adds the summary."""
-
-    def format(self) -> str:
-        n = len(self.problems)
-        return f"{n} problem{'s' if n != 1 else ''} found; the configuration is not valid."
+from reconciler.errors import ReconcilerError
 
 
 def _plural(n: int, word: str) -> str:
@@ -34,13 +26,7 @@ def validate_command() -> None:
     Reads reconciler.yaml, the job files and the local JSONL inputs, and checks them
     against the JSON Schemas and the rules of the API. Never contacts the API.
     """
-    root = get_globals().root
-    try:
-        state = load(root)
-    except ConfigError as err:
-        for problem in err.problems:
-            click.echo(str(problem), err=True)
-        raise ProblemsReported(err.problems) from err
+    state = load(get_globals().root)
     click.echo(
         f"Configuration is valid: {_plural(len(state.jobs), 'job')} in"
         f" {_plural(len(state.files), 'file')} (workspace {state.workspace})."

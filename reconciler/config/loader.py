@@ -356,11 +356,11 @@ class _Load:
             self.problem(Location(paths.shown(self.root)), "", "no such folder (the config root)")
             return None, self.problems
         if not config_path.is_file():
-            hint = "; pass the config root with -C/--chdir, or create reconciler.yaml there"
-            for alt in ("reconciler.yml", "reconciler.YAML"):
+            hint = "run in the folder holding it, or name that folder with -C/--chdir ROOT"
+            for alt in ("reconciler.yml", "Reconciler.yaml", "reconciler.YAML"):
                 if (self.root / alt).is_file():
-                    hint = f"; found {alt}: rename it to {CONFIG_FILE}"
-            self.problem(Location(paths.shown(config_path)), "", f"no {CONFIG_FILE} here{hint}")
+                    hint = f"found {alt}: rename it to {CONFIG_FILE}"
+            self.problem(Location(paths.shown(config_path)), "", f"not found; {hint}")
             return None, self.problems
         config = self.parse(config_path, "config")
         if config is None:

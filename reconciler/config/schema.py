@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from functools import cache
 from importlib import resources
@@ -98,7 +99,9 @@ def did_you_mean(word: str, choices: Sequence[str]) -> str:
 
 
 def _short(value: Any) -> str:
-    text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else repr(value)
+    if isinstance(value, str):
+        return repr(value if len(value) <= 40 else value[:37] + "...")
+    text = json.dumps(value, ensure_ascii=False)
     return text if len(text) <= 40 else text[:37] + "..."
 
 
@@ -138,8 +141,9 @@ def _messages(
         yield path, True, custom
     elif kind == "additionalProperties" and isinstance(instance, dict):
         known = sorted(schema.get("properties", {}))
+        patterns = [re.compile(p) for p in schema.get("patternProperties", {})]
         for key in instance:
-            if key in known:
+            if key in known or any(p.search(key) for p in patterns):
                 continue
             hint = did_you_mean(key, known)
             if not hint and known:
@@ -195,6 +199,8 @@ def validate_paths(doc: YamlDoc, kind: SchemaKind) -> list[tuple[FieldPath, Prob
     problems: list[tuple[FieldPath, Problem]] = []
     for error in _validator(kind).iter_errors(doc.value):
         for path, at_key, message in _messages(error, doc):
+            if any(path[: len(bad)] == bad for bad in doc.bad_paths):
+                continue
             location = doc.locate_key(path) if at_key else doc.locate(path)
             problems.append((path, Problem(location, format_path(path), message)))
     return problems

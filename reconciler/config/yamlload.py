@@ -19,6 +19,7 @@ by the loader) can be located: :meth:`YamlDoc.locate` walks the nodes along a fi
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -137,6 +138,9 @@ class YamlDoc:
     file: str  # as shown to the user
     value: Any
     node: Node
+    # Values already reported (an unsupported tag, NaN) and replaced by None: later checks
+    # of these paths would only repeat the problem.
+    bad_paths: tuple[FieldPath, ...] = ()
 
     def _children(self, node: MappingNode) -> Iterator[tuple[Node, Node]]:
         """Key/value node pairs of a mapping, own keys first, then merged ones."""
@@ -201,18 +205,31 @@ class _Converter:
     def __init__(self, file: str, composed_nodes: int) -> None:
         self.file = file
         self.problems: list[Problem] = []
+        self.bad_paths: list[FieldPath] = []  # values replaced by None after a problem
         self.budget = composed_nodes + MAX_ALIAS_EXPANSION
         self.visits = 0
-        self.stack: set[int] = set()
+        self.stack: list[Node] = []  # the containers being converted, outermost first
+        self.open: set[int] = set()  # ids of self.stack, for cycles
+        self.seen: set[int] = set()  # ids of containers converted at least once
 
-    def problem(self, mark: yaml.Mark | None, path: FieldPath, message: str) -> None:
+    def problem(self, mark: Any, path: FieldPath, message: str, *, bad: bool = False) -> None:
         self.problems.append(Problem(_loc(self.file, mark), format_path(path), message))
+        if bad:
+            self.bad_paths.append(path)
+
+    def _alias_site(self) -> Any:
+        """Where the outermost alias being expanded is used: the container holding it (the
+        node graph keeps no mark of the alias itself, only of its anchor)."""
+        for parent, child in itertools.pairwise(self.stack):
+            if id(child) in self.seen and child is not parent:
+                return parent.start_mark
+        return self.stack[-1].start_mark if self.stack else None
 
     def convert(self, node: Node, path: FieldPath) -> Any:
         self.visits += 1
         if self.visits > self.budget:
             raise _Refused(
-                node.start_mark,
+                self._alias_site(),
                 f"aliases expand to more than {MAX_ALIAS_EXPANSION:,} values (an alias bomb?);"
                 " write the values out, or share them through defaults:",
             )
@@ -220,22 +237,24 @@ class _Converter:
             raise _Refused(
                 node.start_mark, f"nesting deeper than {MAX_DEPTH} levels is not supported"
             )
-        if id(node) in self.stack:
-            raise _Refused(node.start_mark, "an alias refers to a value that contains it")
         if isinstance(node, ScalarNode):
             return self.scalar(node, path)
-        self.stack.add(id(node))
+        if id(node) in self.open:
+            raise _Refused(node.start_mark, "an alias refers to a value that contains it")
+        if node.tag not in (_SEQ, _MAP):
+            self.problem(node.start_mark, path, f"unsupported YAML tag {_tag(node.tag)}", bad=True)
+            return None
+        self.stack.append(node)
+        self.open.add(id(node))
         try:
             if isinstance(node, SequenceNode):
-                if node.tag != _SEQ:
-                    self.problem(node.start_mark, path, f"unsupported YAML tag {_tag(node.tag)}")
                 return [self.convert(item, (*path, i)) for i, item in enumerate(node.value)]
             assert isinstance(node, MappingNode)
-            if node.tag != _MAP:
-                self.problem(node.start_mark, path, f"unsupported YAML tag {_tag(node.tag)}")
             return self.mapping(node, path)
         finally:
-            self.stack.discard(id(node))
+            self.stack.pop()
+            self.open.discard(id(node))
+            self.seen.add(id(node))
 
     def scalar(self, node: ScalarNode, path: FieldPath) -> Any:
         tag = node.tag
@@ -245,13 +264,14 @@ class _Converter:
             try:
                 value = _SCALARS.construct_object(node, deep=False)
             except (ValueError, yaml.YAMLError) as err:
-                self.problem(node.start_mark, path, f"invalid {tag[len(_TAG) :]}: {err}")
+                self.problem(node.start_mark, path, f"invalid {_tag(tag)}: {err}", bad=True)
                 return None
             if isinstance(value, float) and not math.isfinite(value):
-                self.problem(node.start_mark, path, "must be a finite number (JSON has no NaN)")
+                message = "must be a finite number (JSON has no NaN or infinity)"
+                self.problem(node.start_mark, path, message, bad=True)
                 return None
             return value
-        self.problem(node.start_mark, path, f"unsupported YAML tag {_tag(tag)}")
+        self.problem(node.start_mark, path, f"unsupported YAML tag {_tag(tag)}", bad=True)
         return None
 
     def key(self, node: Node, path: FieldPath) -> str | None:
@@ -352,7 +372,8 @@ def parse_text(text: str, file: str, *, pure: bool = False) -> YamlResult:
         value = converter.convert(node, ())
     except _Refused as err:
         return YamlResult(None, [Problem(_loc(file, err.mark), "", err.message)])
-    return YamlResult(YamlDoc(file, value, node), converter.problems)
+    doc = YamlDoc(file, value, node, tuple(converter.bad_paths))
+    return YamlResult(doc, converter.problems)
 
 
 def parse_file(path: Path, file: str, *, max_bytes: int = MAX_YAML_BYTES) -> YamlResult:
