@@ -224,7 +224,7 @@ def _current_change(out: _JobPlan, spec: JobSpec, current: LiveJob) -> Change | 
             out.note = Note(spec.name, NoteKind.IN_PROGRESS, ref, _in_progress_message(current))
             return None
         if current.status is Status.SUCCESS:
-            out.note = Note(spec.name, NoteKind.DONE, ref, f"Job {current.id} succeeded")
+            out.note = Note(spec.name, NoteKind.DONE, ref, f"Job {current.id} succeeded.")
             return None
         if current.attempt < spec.max_attempts:
             return Change(
@@ -255,7 +255,7 @@ def _current_change(out: _JobPlan, spec: JobSpec, current: LiveJob) -> Change | 
             NoteKind.WAITING,
             ref,
             f"on_change is wait: the new version will be created once job {current.id} "
-            f"({current.status}) ends",
+            f"({current.status}) ends.",
             diffs=diffs,
         )
         return None
@@ -279,15 +279,15 @@ def _diffs(current: LiveJob, spec: JobSpec) -> tuple[FieldDiff, ...]:
 
 def _in_progress_message(job: LiveJob) -> str:
     if job.total_requests:
-        return f"Job {job.id} is {job.status} ({job.completed_requests}/{job.total_requests})"
-    return f"job {job.id} is {job.status}"
+        return f"Job {job.id} is {job.status} ({job.completed_requests}/{job.total_requests})."
+    return f"Job {job.id} is {job.status}."
 
 
 def _exhausted_message(job: LiveJob, spec: JobSpec) -> str:
     return (
         f"Job {job.id} ended {job.status} on attempt {job.attempt} and max_attempts is "
         f"{spec.max_attempts}: it will not be retried. Change the job's spec, or raise "
-        f"max_attempts, to run it again"
+        f"max_attempts, to run it again."
     )
 
 

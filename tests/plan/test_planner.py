@@ -58,7 +58,7 @@ def test_same_spec_active_is_in_progress(status: Status) -> None:
     assert p.changes == ()
     (note,) = p.notes
     assert (note.name, note.kind, note.live.id) == ("cheese-eval", NoteKind.IN_PROGRESS, "j1")
-    assert note.message == f"Job j1 is {status} (40/100)"
+    assert note.message == f"Job j1 is {status} (40/100)."
 
 
 def test_same_spec_success_is_done() -> None:
