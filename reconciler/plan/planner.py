@@ -154,6 +154,12 @@ def _plan_present(out: _JobPlan, spec: JobSpec, versions: Sequence[LiveJob]) -> 
         out.add(None, Change(Action.CREATE, spec.name, Reason.NEW, spec=spec, attempt=1))
         return
 
+    if len(versions) == 1:  # by far the most common case: no history, no duplicates
+        successor = _current_change(out, spec, versions[0])
+        if successor is not None:
+            _supersede_only_version(out, spec, versions[0], successor)
+        return
+
     # The trailing run of versions sharing the newest version's spec.
     newest_digest = versions[-1].spec_digest
     start = len(versions) - 1
@@ -203,6 +209,19 @@ def _plan_present(out: _JobPlan, spec: JobSpec, versions: Sequence[LiveJob]) -> 
                 out.add(job, _history_delete(job))
         elif change is not None:
             out.add(job, change)
+
+
+def _supersede_only_version(
+    out: _JobPlan, spec: JobSpec, current: LiveJob, successor: Change
+) -> None:
+    """The general case's history accounting, for a job with one live version."""
+    beyond_limit = spec.history_limit == 0
+    if successor.action is Action.REPLACE:
+        out.add(current, replace(successor, then_delete=True) if beyond_limit else successor)
+        return
+    out.add(None, successor)
+    if beyond_limit:
+        out.add(current, _history_delete(current))
 
 
 def _history_delete(job: LiveJob) -> Change:
