@@ -46,9 +46,14 @@ def serve(
 ) -> None:
     """Serve until interrupted (KeyboardInterrupt ends it cleanly); ``on_ready(url)`` first."""
     server = make_emulator_server(emulator, host, port)
-    if on_ready is not None:
-        on_ready(server_url(server))
-    server.serve_forever()  # returns on KeyboardInterrupt and closes the socket
+    try:
+        if on_ready is not None:
+            on_ready(server_url(server))
+        server.serve_forever()
+    except KeyboardInterrupt:  # also when it lands before the loop started
+        pass
+    finally:
+        server.server_close()
 
 
 class ServedEmulator:
