@@ -206,8 +206,8 @@ class Change:
     create_id: str | None = None
     protected: bool = False  # the job has prevent_destroy (a destroying change is blocked)
     # CREATE after an earlier version (RETRY, SPEC_CHANGED): that version, which stays as
-    # history (or is deleted by a HISTORY_LIMIT change of the same plan). Shown, and part
-    # of the staleness check; never acted on by the CREATE itself.
+    # history (or is deleted by a HISTORY_LIMIT change of the same plan). Shown only;
+    # never acted on by the CREATE itself (``live`` stays None for every CREATE).
     previous: JobRef | None = None
 
     @property
