@@ -9,8 +9,14 @@ and do not count as requests. Other top-level keys are left to the API.
 Memory does not grow with the file: the file is read in fixed-size blocks, hashed as it is
 read, and the custom_ids seen so far sit in a dict only up to a bound; beyond it they spill
 to a table in a temporary SQLite database, where duplicates are found with one indexed query
-at the end. At most :data:`MAX_PROBLEMS_PER_FILE` problems are reported per file, followed by
-a count of the rest.
+at the end. A single line may not exceed :data:`MAX_LINE_BYTES`. At most
+:data:`MAX_PROBLEMS_PER_FILE` problems are reported per file, followed by a count of the rest.
+
+Valid lines take a fast path: msgspec checks the line's shape in C without building the
+body. Any line it refuses is decoded again by the standard library's ``json``, the
+reference, which words the problem (or accepts the line where msgspec is merely stricter,
+e.g. a lone surrogate escape). msgspec accepts no line that ``json`` refuses: the tests
+check this on generated near-JSON.
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+import msgspec
+
 from reconciler import api
 from reconciler.config.model import LocalInput
 from reconciler.errors import Location, Problem
@@ -33,7 +41,8 @@ from reconciler.errors import Location, Problem
 MAX_PROBLEMS_PER_FILE: Final = 20
 MAX_IDS_IN_MEMORY: Final = 100_000
 BLOCK_BYTES: Final = 1024 * 1024
-_SPILL_BATCH: Final = 50_000
+# One request line is held in memory whole: this bounds memory for a file without newlines.
+MAX_LINE_BYTES: Final = 64 * 1024 * 1024
 
 
 def _reject_constant(name: str) -> Any:
@@ -41,6 +50,18 @@ def _reject_constant(name: str) -> Any:
 
 
 _DECODER: Final = json.JSONDecoder(parse_constant=_reject_constant)
+
+
+class _AnyObject(msgspec.Struct):
+    """A JSON object, contents unchecked (and not built: msgspec only skips over them)."""
+
+
+class _Line(msgspec.Struct):
+    body: _AnyObject
+    custom_id: str | None = None
+
+
+_LINE: Final = msgspec.json.Decoder(_Line)
 
 
 @dataclass(frozen=True)
@@ -61,29 +82,31 @@ class CustomIdIndex:
 
     def __init__(self, max_in_memory: int = MAX_IDS_IN_MEMORY) -> None:
         self.max_in_memory = max_in_memory
-        self._memory: dict[str, tuple[int, int]] = {}
+        # custom_id -> file_no << 32 | line: an int is smaller than a tuple.
+        self._memory: dict[str, int] = {}
         self._db: sqlite3.Connection | None = None
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
-        self._batch: list[tuple[str, int, int]] = []
 
     @property
     def spilled(self) -> bool:
         return self._db is not None
 
-    def add(self, custom_id: str, file_no: int, line: int) -> tuple[int, int] | None:
-        """Record one id; returns (file_no, line) of an earlier equal id found in memory."""
-        if self._db is None:
-            first = self._memory.get(custom_id)
-            if first is not None:
-                return first
-            self._memory[custom_id] = (file_no, line)
-            if len(self._memory) > self.max_in_memory:
-                self._spill()
-            return None
-        self._batch.append((custom_id, file_no, line))
-        if len(self._batch) >= _SPILL_BATCH:
-            self._flush()
-        return None
+    def add_many(self, rows: list[tuple[str, int, int]]) -> list[tuple[str, int, int, int, int]]:
+        """Record (custom_id, file_no, line) rows, in order; returns the duplicates found in
+        memory as (custom_id, file_no, line, first_file_no, first_line)."""
+        if self._db is not None:
+            self._db.executemany("INSERT INTO ids VALUES (?, ?, ?)", rows)
+            return []
+        memory = self._memory
+        dups = []
+        for cid, file_no, line in rows:
+            packed = file_no << 32 | line
+            first = memory.setdefault(cid, packed)
+            if first != packed:
+                dups.append((cid, file_no, line, first >> 32, first & 0xFFFFFFFF))
+        if len(memory) > self.max_in_memory:
+            self._spill()
+        return dups
 
     def _spill(self) -> None:
         self._tmp = tempfile.TemporaryDirectory(prefix="reconciler-ids-")
@@ -92,21 +115,15 @@ class CustomIdIndex:
         db.execute("PRAGMA synchronous=OFF")
         db.execute("CREATE TABLE ids (cid TEXT NOT NULL, f INTEGER NOT NULL, line INTEGER)")
         self._db = db
-        self._batch = [(cid, f, line) for cid, (f, line) in self._memory.items()]
+        rows = ((cid, v >> 32, v & 0xFFFFFFFF) for cid, v in self._memory.items())
+        db.executemany("INSERT INTO ids VALUES (?, ?, ?)", rows)
         self._memory = {}
-        self._flush()
-
-    def _flush(self) -> None:
-        assert self._db is not None
-        self._db.executemany("INSERT INTO ids VALUES (?, ?, ?)", self._batch)
-        self._batch = []
 
     def spilled_duplicates(self) -> Iterator[tuple[str, int, int, int, int]]:
         """(custom_id, file_no, line, first_file_no, first_line) of every later occurrence
         of an id among the spilled ones, ordered by file and line."""
         if self._db is None:
             return
-        self._flush()
         db = self._db
         db.execute("CREATE INDEX ids_cid ON ids (cid, f, line)")
         rows = db.execute(
@@ -166,7 +183,7 @@ class _Sink:
         more = Problem(
             self.first_hidden or Location(self.shown),
             "",
-            f"{self.hidden} more problem{'s' if self.hidden != 1 else ''} in this file not shown",
+            f"{self.hidden} more problem{'s' if self.hidden != 1 else ''} from here on (not shown)",
         )
         return [*self.kept, more]
 
@@ -207,33 +224,53 @@ class _Scanner:
         requests = 0
         line_no = 0
         try:
+            # No symlink (the loader passes real paths), and the checks below are on the
+            # very file that is read: nothing can be swapped in between.
             fd = os.open(spec.path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
         except OSError as err:
             self.problem(file_no, 0, 0, "", f"cannot read: {err.strerror}")
             return LocalInput(spec.rel, sha.hexdigest(), 0, 0)
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            os.close(fd)
+            self.problem(file_no, 0, 0, "", "is not a regular file")
+            return LocalInput(spec.rel, sha.hexdigest(), 0, 0)
         with os.fdopen(fd, "rb") as fh:
-            info = os.fstat(fh.fileno())
-            if not stat.S_ISREG(info.st_mode):
-                self.problem(file_no, 0, 0, "", "is not a regular file")
-                return LocalInput(spec.rel, sha.hexdigest(), 0, 0)
             if info.st_size > api.MAX_FILE_BYTES:
                 self.problem(file_no, 0, 0, "", _too_big(info.st_size))
                 return LocalInput(spec.rel, sha.hexdigest(), info.st_size, 0)
             pending = b""
+            skipping = False  # inside a line too long to hold: drop it up to its end
             while block := fh.read(BLOCK_BYTES):
                 size += len(block)
                 if size > api.MAX_FILE_BYTES:  # grew while we read it
                     self.problem(file_no, 0, 0, "", _too_big(size))
                     break
                 sha.update(block)
-                if pending:
+                if skipping:
+                    end = block.find(b"\n")
+                    if end < 0:
+                        continue
+                    block = block[end + 1 :]
+                    skipping = False
+                    line_no += 1
+                    requests += 1
+                elif pending:
                     block = pending + block
                 cut = block.rfind(b"\n") + 1
                 pending = block[cut:]
                 if cut:
                     n, line_no = self.lines(file_no, block[:cut], line_no)
                     requests += n
-            if pending:
+                if len(pending) > MAX_LINE_BYTES:
+                    limit = MAX_LINE_BYTES // (1024 * 1024)
+                    self.problem(file_no, line_no + 1, 1, "", f"line is longer than {limit} MB")
+                    pending = b""
+                    skipping = True
+            if skipping:
+                line_no += 1
+                requests += 1
+            elif pending:
                 n, line_no = self.lines(file_no, pending + b"\n", line_no)
                 requests += n
         if size and requests == 0:
@@ -243,34 +280,65 @@ class _Scanner:
         return LocalInput(spec.rel, sha.hexdigest(), size, requests)
 
     def lines(self, file_no: int, block: bytes, line_no: int) -> tuple[int, int]:
-        """Check the complete lines of ``block``; returns (requests, last line number)."""
-        try:
-            texts: list[str | None] = list(block.decode("utf-8").split("\n"))
-        except UnicodeDecodeError:
-            texts = []
-            for raw in block.split(b"\n"):
-                try:
-                    texts.append(raw.decode("utf-8"))
-                except UnicodeDecodeError as err:
-                    texts.append(None)
-                    self.problem(
-                        file_no,
-                        line_no + len(texts),
-                        len(raw[: err.start].decode("utf-8", "replace")) + 1,
-                        "",
-                        f"not valid UTF-8 (byte 0x{raw[err.start : err.start + 1].hex()})",
-                    )
-        texts.pop()  # the block ends with "\n": nothing after it
+        """Check the complete lines of ``block``; returns (requests, last line number).
+
+        The common case -- a valid line -- takes a fast path: msgspec decodes the line
+        against the expected shape in C, without building the body. Whatever it refuses
+        goes to :meth:`line` (the standard library's decoder, the reference), which finds
+        and words the problem, or accepts the line where msgspec is merely stricter."""
+        if not block.isascii():
+            try:
+                block.decode("utf-8")  # msgspec does not check strings it skips
+            except UnicodeDecodeError:
+                return self.undecodable(file_no, block, line_no)
+        raws = block.split(b"\n")
+        raws.pop()  # the block ends with "\n": nothing after it
+        decode, slow = _LINE.decode, self.line
+        found: list[tuple[str, int, int]] = []
         requests = 0
-        for text in texts:
+        for raw in raws:
             line_no += 1
-            if text is None:
-                requests += 1
+            if not raw:
                 continue
-            if not text or text.isspace():
+            try:
+                cid = decode(raw).custom_id
+            except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+                if not raw.isspace():
+                    requests += 1
+                    slow(file_no, line_no, raw.decode("utf-8"))
                 continue
             requests += 1
-            self.line(file_no, line_no, text)
+            if raw.count(b'"custom_id"') > 1:  # msgspec keeps the last of two: look closer
+                slow(file_no, line_no, raw.decode("utf-8"))
+            elif cid is not None:
+                found.append((cid, file_no, line_no))
+        self.add_ids(found)
+        return requests, line_no
+
+    def add_ids(self, rows: list[tuple[str, int, int]]) -> None:
+        for dup in self.ids.add_many(rows):
+            self.duplicate(*dup)
+
+    def undecodable(self, file_no: int, block: bytes, line_no: int) -> tuple[int, int]:
+        """:meth:`lines` for a block that is not all UTF-8: line by line."""
+        requests = 0
+        for raw in block.split(b"\n")[:-1]:
+            line_no += 1
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                requests += 1
+                self.problem(
+                    file_no,
+                    line_no,
+                    len(raw[: err.start].decode("utf-8", "replace")) + 1,
+                    "",
+                    f"not valid UTF-8 (byte 0x{raw[err.start : err.start + 1].hex()})",
+                )
+                continue
+            if text and not text.isspace():
+                requests += 1
+                self.line(file_no, line_no, text)
         return requests, line_no
 
     def line(self, file_no: int, line_no: int, text: str) -> None:
@@ -286,14 +354,17 @@ class _Scanner:
         except ValueError as err:
             self.problem(file_no, line_no, 1, "", f"invalid JSON: {err}")
             return
+        except RecursionError:
+            self.problem(file_no, line_no, 1, "", "invalid JSON: nested too deeply")
+            return
         if not isinstance(obj, dict):
             self.problem(
                 file_no, line_no, 1, "", f"each line must be a JSON object, not {_describe(obj)}"
             )
             return
-        for key in ("custom_id", "body"):
-            if text.count(f'"{key}"') > 1 and _has_duplicate_key(text, key):
-                self.problem(file_no, line_no, 1, key, "appears twice on this line")
+        if text.count('"custom_id"') > 1 and _has_duplicate_key(text, "custom_id"):
+            self.problem(file_no, line_no, 1, "custom_id", "appears twice on this line")
+            return
         body = obj.get("body", _MISSING)
         if body is _MISSING:
             self.problem(file_no, line_no, 1, "body", "missing required field")
@@ -313,9 +384,7 @@ class _Scanner:
                 f"must be a string, not {_describe(custom_id)}",
             )
             return
-        first = self.ids.add(custom_id, file_no, line_no)
-        if first is not None:
-            self.duplicate(custom_id, file_no, line_no, *first)
+        self.add_ids([(custom_id, file_no, line_no)])
 
     def duplicate(self, cid: str, file_no: int, line: int, first_file: int, first: int) -> None:
         shown = cid if len(cid) <= 60 else cid[:57] + "..."
