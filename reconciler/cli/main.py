@@ -2,18 +2,56 @@
 
 from __future__ import annotations
 
-import sys
 import traceback
 from pathlib import Path
+from typing import IO, Any
 
 import click
 
 from reconciler import __version__
 from reconciler.cli.context import Globals
-from reconciler.errors import ExitCode, ReconcilerError
+from reconciler.errors import ConfigError, ReconcilerError
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class Failure(click.ClickException):
+    """A ReconcilerError on its way out: ``Error: …`` on stderr, the error's exit code."""
+
+    def __init__(self, error: ReconcilerError) -> None:
+        super().__init__(error.format())
+        self.error = error
+        # click declares exit_code a ClassVar, but reads it from the instance.
+        self.exit_code = int(error.exit_code)  # type: ignore[misc]
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        if isinstance(self.error, ConfigError):
+            # One problem per line, exactly file:LINE:COL: field: message, for editors and
+            # CI annotations; the summary goes last.
+            for problem in self.error.problems:
+                click.echo(str(problem), err=True)
+            n = len(self.error.problems)
+            click.echo(
+                f"Error: {n} problem{'s' if n != 1 else ''} found; the configuration is not valid.",
+                err=True,
+            )
+            return
+        click.echo(f"Error: {self.message}", err=True)
+
+
+class ReconcilerGroup(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ReconcilerError as err:
+            g = ctx.find_object(Globals)
+            if g is not None and g.debug:
+                traceback.print_exc()
+            raise Failure(err) from err
+
+
+@click.group(
+    cls=ReconcilerGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.option(
     "-C",
     "--chdir",
@@ -44,27 +82,8 @@ def cli(ctx: click.Context, root: Path, server: str | None, no_color: bool, debu
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point: run the group, map errors to exit codes once."""
-    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
-    try:
-        code = cli.main(args=argv, prog_name="reconciler", standalone_mode=False)
-    except ReconcilerError as err:
-        if debug:
-            traceback.print_exc()
-        click.echo(f"Error: {err.format()}", err=True)
-        sys.exit(int(err.exit_code))
-    except click.exceptions.Abort:
-        click.echo("Aborted!", err=True)
-        sys.exit(int(ExitCode.ERROR))
-    except click.ClickException as err:
-        err.show()
-        sys.exit(err.exit_code)
-    except click.exceptions.Exit as err:
-        sys.exit(err.exit_code)
-    except KeyboardInterrupt:
-        click.echo("Interrupted.", err=True)
-        sys.exit(130)
-    sys.exit(code if isinstance(code, int) else int(ExitCode.OK))
+    """Console entry point."""
+    cli.main(args=argv, prog_name="reconciler")
 
 
 from reconciler.cli.validate import schema_command, validate_command  # noqa: E402
@@ -75,3 +94,17 @@ cli.add_command(schema_command)
 from reconciler.cli.emulator import emulator_group  # noqa: E402
 
 cli.add_command(emulator_group)
+
+from reconciler.cli.apply import apply_command, destroy_command  # noqa: E402
+from reconciler.cli.plan import plan_command  # noqa: E402
+from reconciler.cli.status import outputs_command, status_command, wait_command  # noqa: E402
+
+for _command in (
+    plan_command,
+    apply_command,
+    destroy_command,
+    status_command,
+    wait_command,
+    outputs_command,
+):
+    cli.add_command(_command)

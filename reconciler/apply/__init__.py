@@ -1,0 +1,1 @@
+"""Apply: turn a plan into API calls — uploads, exactly-once creates, cancels, deletes."""

@@ -1,0 +1,307 @@
+"""Execute a plan: every change is one task; independent tasks run concurrently.
+
+Guarantees (DESIGN.md section 5):
+
+- Creates are exactly-once. Every create carries the plan's ``reconciler.create-id``; a
+  create whose outcome is unknown (timeout, dropped connection, 5xx) is resolved by
+  looking that id up in live state before it is ever sent again.
+- One failing task does not stop the others; the result lists every outcome.
+- Nothing is kept locally: a crash at any moment leaves live state that the next plan reads
+  as the remaining work (creates carry their tags from the first byte).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, assert_never
+
+from reconciler import tags
+from reconciler.api import Status
+from reconciler.apply.uploads import Uploader
+from reconciler.client import MistralClient
+from reconciler.config.model import JobSpec
+from reconciler.errors import ApiError, ReconcilerError, UnknownOutcome
+from reconciler.live import find_by_create_id
+from reconciler.plan.model import Action, Change, Plan
+
+Emit = Callable[[str, str], None]  # (job name, message): one progress line
+
+
+@dataclass(frozen=True)
+class Settings:
+    parallelism: int = 8
+    # How long a cancelled job may take to stop before its delete is left to a later apply.
+    settle_timeout: float = 600.0
+    poll_initial: float = 0.25
+    poll_max: float = 5.0
+    # Create calls sent for one change at most, each after its predecessor's outcome was
+    # resolved as "not created" by a create-id lookup.
+    create_attempts: int = 3
+    debug: bool = False
+
+
+@dataclass(frozen=True)
+class Outcome:
+    change: Change
+    ok: bool
+    message: str  # what happened, or why it failed
+    job_id: str | None = None  # the job created (create/replace) or acted on
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    outcomes: tuple[Outcome, ...]
+
+    @property
+    def failed(self) -> tuple[Outcome, ...]:
+        return tuple(o for o in self.outcomes if not o.ok)
+
+    @property
+    def succeeded(self) -> tuple[Outcome, ...]:
+        return tuple(o for o in self.outcomes if o.ok)
+
+    def count(self, action: Action) -> int:
+        return sum(1 for o in self.succeeded if o.change.action is action)
+
+    def counts_phrase(self) -> str:
+        parts = [f"{self.count(Action.CREATE)} created"]
+        if self.count(Action.REPLACE):
+            parts.append(f"{self.count(Action.REPLACE)} replaced")
+        parts.append(f"{self.count(Action.CANCEL)} cancelled")
+        parts.append(f"{self.count(Action.DELETE)} deleted")
+        return ", ".join(parts)
+
+    def report(self) -> str:
+        """The end report: the summary line, then every failure with its reason."""
+        if not self.failed:
+            return f"Apply complete: {self.counts_phrase()}."
+        n, total = len(self.failed), len(self.outcomes)
+        lines = [
+            f"Apply failed: {n} of {total} action{'s' if total != 1 else ''} failed "
+            f"(done: {self.counts_phrase()})."
+        ]
+        for outcome in self.failed:
+            change = outcome.change
+            lines.append(f"  - {change.name} ({change.action.value}): {outcome.message}")
+        return "\n".join(lines)
+
+
+VERB = {
+    Action.CREATE: "Creating",
+    Action.REPLACE: "Replacing",
+    Action.CANCEL: "Cancelling",
+    Action.DELETE: "Deleting",
+}
+
+
+def create_body(
+    workspace: str, spec: JobSpec, *, attempt: int, create_id: str, input_files: list[str]
+) -> dict[str, Any]:
+    """The ``POST /v1/batch/jobs`` body for one create of ``spec``."""
+    metadata = {
+        **spec.metadata_dict,
+        **tags.build(workspace, spec, attempt=attempt, create_id=create_id),
+    }
+    body: dict[str, Any] = {"endpoint": spec.endpoint, "metadata": metadata}
+    if spec.model is not None:
+        body["model"] = spec.model
+    if spec.agent_id is not None:
+        body["agent_id"] = spec.agent_id
+    if spec.requests_json is not None:
+        body["requests"] = spec.requests
+    else:
+        body["input_files"] = input_files
+    body["timeout_hours"] = spec.timeout_hours
+    return body
+
+
+class Executor:
+    def __init__(
+        self,
+        client: MistralClient,
+        *,
+        root: Path,
+        workspace: str,
+        settings: Settings = Settings(),
+        emit: Emit | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._client = client
+        self._workspace = workspace
+        self._settings = settings
+        self._emit_fn = emit
+        self._emit_lock = threading.Lock()
+        self._sleep = sleep
+        self._monotonic = monotonic
+        self.uploader = Uploader(client, root)
+
+    def execute(self, plan: Plan) -> ApplyResult:
+        missing = [c.name for c in plan.changes if c.spec is not None and not c.create_id]
+        if missing:
+            raise ValueError(f"changes without a create id: {', '.join(missing)}")
+        if plan.workspace != self._workspace:
+            raise ValueError("the plan belongs to another workspace")
+        workers = max(1, min(self._settings.parallelism, len(plan.changes) or 1))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="apply") as pool:
+            outcomes = tuple(pool.map(self._run, plan.changes))
+        return ApplyResult(outcomes)
+
+    # -- one change ----------------------------------------------------------------------
+
+    def _run(self, change: Change) -> Outcome:
+        self._emit(change.name, self._starting(change))
+        try:
+            outcome = self._dispatch(change)
+        except ReconcilerError as err:
+            outcome = Outcome(change, ok=False, message=err.format())
+        except Exception as err:  # a bug must not stop the other tasks
+            detail = traceback.format_exc() if self._settings.debug else f"{err!r}"
+            outcome = Outcome(change, ok=False, message=f"unexpected error: {detail}")
+        if outcome.ok:
+            self._emit(change.name, outcome.message)
+        else:
+            self._emit(change.name, f"Error: {outcome.message}")
+        return outcome
+
+    def _dispatch(self, change: Change) -> Outcome:
+        match change.action:
+            case Action.CREATE:
+                job = self._create(change)
+                return Outcome(change, True, f"Creation complete [id={job}]", job)
+            case Action.REPLACE:
+                old = _live_id(change)
+                self._cancel(old, change.name)
+                job = self._create(change)
+                if change.then_delete:
+                    self._settle_and_delete(old, change.name)
+                return Outcome(
+                    change, True, f"Replacement complete [id={job}, replaced {old}]", job
+                )
+            case Action.CANCEL:
+                old = _live_id(change)
+                gone = self._cancel(old, change.name)
+                if change.then_delete and not gone:
+                    self._settle_and_delete(old, change.name)
+                    return Outcome(change, True, f"Cancelled and deleted [id={old}]", old)
+                return Outcome(change, True, f"Cancellation complete [id={old}]", old)
+            case Action.DELETE:
+                old = _live_id(change)
+                if change.await_terminal:
+                    self._settle(old, change.name)
+                self._delete(old, change.name)
+                return Outcome(change, True, f"Deletion complete [id={old}]", old)
+            case _:
+                assert_never(change.action)
+
+    def _starting(self, change: Change) -> str:
+        verb = VERB[change.action]
+        if change.live is not None:
+            return f"{verb}... [id={change.live.id}]"
+        return f"{verb}..."
+
+    # -- API steps -----------------------------------------------------------------------
+
+    def _create(self, change: Change) -> str:
+        spec, create_id = change.spec, change.create_id
+        assert spec is not None and create_id is not None and change.attempt is not None
+        if spec.inputs:
+            input_files = [self.uploader.ensure(item) for item in spec.inputs]
+        else:
+            input_files = list(spec.input_files)
+        body = create_body(
+            self._workspace,
+            spec,
+            attempt=change.attempt,
+            create_id=create_id,
+            input_files=input_files,
+        )
+        last: UnknownOutcome | None = None
+        for attempt in range(1, self._settings.create_attempts + 1):
+            if attempt > 1:
+                # The previous attempt did not create the job: only now is a resend safe.
+                self._emit(change.name, f"Retrying the create (attempt {attempt})...")
+            try:
+                return str(self._client.create_job(body)["id"])
+            except UnknownOutcome as err:
+                last = err
+                self._emit(
+                    change.name,
+                    f"Create outcome unknown ({err.message}); looking up its create-id...",
+                )
+                found = find_by_create_id(self._client, self._workspace, create_id)
+                if found is not None:
+                    self._emit(change.name, f"The create went through: adopting {found.id}")
+                    return found.id
+        assert last is not None
+        raise last
+
+    def _cancel(self, job_id: str, name: str) -> bool:
+        """Cancel ``job_id``; True when the job no longer exists."""
+        try:
+            self._client.cancel_job(job_id)
+        except ApiError as err:
+            if err.status == 404:
+                return True
+            if err.status == 400:
+                # It may have finished (or been cancelled) since the plan: nothing to stop.
+                status = Status(self._client.get_job(job_id)["status"])
+                if status.is_terminal or status is Status.CANCELLATION_REQUESTED:
+                    return False
+            raise
+        return False
+
+    def _settle(self, job_id: str, name: str) -> Status:
+        """Wait, polling with growing intervals, until ``job_id`` is terminal."""
+        started = self._monotonic()
+        delay = self._settings.poll_initial
+        reported = started
+        while True:
+            status = Status(self._client.get_job(job_id)["status"])
+            if status.is_terminal:
+                return status
+            now = self._monotonic()
+            if now - started >= self._settings.settle_timeout:
+                raise ReconcilerError(
+                    f"job {job_id} is still {status} after {now - started:.0f}s; "
+                    "a later apply deletes it once it has stopped"
+                )
+            if now - reported >= 10:
+                reported = now
+                self._emit(name, f"Still stopping... [id={job_id}, {now - started:.0f}s elapsed]")
+            self._sleep(delay)
+            delay = min(delay * 1.5, self._settings.poll_max)
+
+    def _delete(self, job_id: str, name: str) -> None:
+        try:
+            self._client.delete_job(job_id)
+        except ApiError as err:
+            if err.status == 404:
+                return  # already gone: the goal is met
+            if err.status != 400:
+                raise
+            # Still active (e.g. restarted cancellation): wait for it, then once more.
+            self._settle(job_id, name)
+            self._client.delete_job(job_id)
+
+    def _settle_and_delete(self, job_id: str, name: str) -> None:
+        self._settle(job_id, name)
+        self._delete(job_id, name)
+
+    def _emit(self, name: str, message: str) -> None:
+        if self._emit_fn is None:
+            return
+        with self._emit_lock:
+            self._emit_fn(name, message)
+
+
+def _live_id(change: Change) -> str:
+    if change.live is None:
+        raise ValueError(f"{change.action.value} of {change.name} names no live job")
+    return change.live.id

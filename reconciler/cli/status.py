@@ -1,0 +1,159 @@
+"""``status``, ``wait`` and ``outputs``: look at the managed jobs, follow them, get results."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from reconciler.apply.follow import Follower, current_versions
+from reconciler.cli.context import get_globals
+from reconciler.cli.session import connect, load_desired, stdout_is_tty
+from reconciler.errors import ExitCode, ReconcilerError
+from reconciler.live import read_live_state
+from reconciler.outputs import merged_results
+from reconciler.render import status as status_view
+
+
+@click.command("status")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Output format; json is versioned (format_version) and stable for tools.",
+)
+def status_command(fmt: str) -> None:
+    """Show the managed jobs: name, version, status, progress, age, sync state.
+
+    One row per job name: its current version (the newest live job), how many older
+    versions are kept, and whether it matches the configuration.
+
+    \b
+    Example:
+      reconciler -C evals status
+      reconciler -C evals status --format json | jq '.jobs[].current.status'
+    """
+    g = get_globals()
+    desired = load_desired(g)
+    with connect(g, desired) as client:
+        state = read_live_state(client, desired.workspace)
+    groups = state.by_name()
+    specs = desired.by_name()
+    rows = []
+    for name in sorted(groups.keys() | specs.keys()):
+        versions = groups.get(name, [])
+        current = versions[-1] if versions else None
+        spec = specs.get(name)
+        rows.append(
+            status_view.Row(
+                name=name,
+                current=current,
+                versions=len(versions),
+                sync=status_view.sync_state(current, spec.digest if spec else None),
+            )
+        )
+    now = time.time()
+    if fmt == "json":
+        click.echo(status_view.render_json(rows, workspace=desired.workspace, now=now))
+    else:
+        click.echo(status_view.render_text(rows, now=now, color=g.color_for(sys.stdout)))
+
+
+@click.command("wait")
+@click.argument("names", nargs=-1)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0),
+    default=None,
+    metavar="SECONDS",
+    help="Give up after this long (exit 1). Default: wait as long as it takes.",
+)
+@click.option(
+    "--poll",
+    type=click.FloatRange(min=0.05),
+    default=1.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="How often to read live state.",
+)
+@click.pass_context
+def wait_command(
+    ctx: click.Context, names: tuple[str, ...], timeout: float | None, poll: float
+) -> None:
+    """Follow jobs until they reach a terminal state, with a progress bar per job.
+
+    NAMES default to every job in the configuration that exists. Exits 0 when every
+    followed job succeeded, 1 when any failed, timed out or was cancelled.
+
+    \b
+    Example:
+      reconciler -C evals wait cheese-eval wine-quick --timeout 3600
+    """
+    g = get_globals()
+    desired = load_desired(g)
+    with connect(g, desired) as client:
+        if names:
+            follow = list(dict.fromkeys(names))
+        else:
+            live = current_versions(read_live_state(client, desired.workspace))
+            follow = [j.name for j in desired.jobs if j.name in live]
+            if not follow:
+                click.echo("No jobs to wait for: none of the configured jobs exists yet.")
+                return
+        follower = Follower(
+            client,
+            desired.workspace,
+            out=sys.stdout,
+            tty=stdout_is_tty(),
+            color=g.color_for(sys.stdout),
+            poll=poll,
+        )
+        result = follower.follow(follow, timeout=timeout)
+    click.echo(result.report())
+    if result.timed_out or result.unsuccessful:
+        ctx.exit(int(ExitCode.ERROR))
+
+
+@click.command("outputs")
+@click.argument("name")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write to this file instead of standard output.",
+)
+def outputs_command(name: str, output: Path | None) -> None:
+    """Download the current version's results and errors as JSONL, ordered by custom_id.
+
+    Result lines and error lines are merged into one stream (each custom_id appears once,
+    in one or the other); numeric custom ids sort numerically.
+
+    \b
+    Example:
+      reconciler -C evals outputs cheese-eval -o cheese-results.jsonl
+    """
+    g = get_globals()
+    desired = load_desired(g)
+    with connect(g, desired) as client:
+        versions = read_live_state(client, desired.workspace).by_name().get(name)
+        if not versions:
+            raise ReconcilerError(f"no live job named {name} in workspace {desired.workspace}")
+        job = versions[-1]
+        if output is None:
+            results, errors = merged_results(client, job, sys.stdout.buffer)
+            sys.stdout.flush()
+        else:
+            # Written aside and renamed: a failed download never leaves a partial file.
+            tmp = output.with_name(output.name + ".part")
+            try:
+                with tmp.open("wb") as fh:
+                    results, errors = merged_results(client, job, fh)
+                tmp.replace(output)
+            finally:
+                tmp.unlink(missing_ok=True)
+    click.echo(f"{name}: {results} results, {errors} errors [id={job.id}]", err=True)
