@@ -49,9 +49,16 @@ def _sigterm(signum: int, frame: FrameType | None) -> None:
 @click.option(
     "--speed",
     type=click.FloatRange(min=0, min_open=True),
-    default=None,
-    help="Lifecycle speed factor: a job of N requests takes about (1 + N/50)/F seconds."
-    "  [default: as stored, else 1]",
+    default=1.0,
+    show_default=True,
+    help="Lifecycle speed factor: a job of N requests takes about (1 + N/50)/F seconds.",
+)
+@click.option(
+    "--hour-length",
+    type=click.FloatRange(min=0, min_open=True),
+    default=3600.0,
+    show_default=True,
+    help="Seconds in one hour of timeout_hours (lower it to see TIMEOUT_EXCEEDED).",
 )
 @click.option(
     "--api-key",
@@ -103,7 +110,8 @@ def serve_command(
     host: str,
     port: int,
     db_path: Path | None,
-    speed: float | None,
+    speed: float,
+    hour_length: float,
     api_keys: tuple[str, ...],
     latency: float,
     rate_429: float,
@@ -114,8 +122,10 @@ def serve_command(
 ) -> None:
     """Serve the emulator over HTTP until Ctrl-C or SIGTERM.
 
-    State (jobs, files, settings, the request log) lives in the database, so a restart keeps
-    it and other processes can share it. The faults given here replace any stored ones.
+    State (jobs, files, the request log, the clock offset) lives in the database, so a restart
+    keeps it and other processes can share it. Speed, faults and API keys are set from the
+    flags at every start (their defaults included); change them at run time through
+    /_emulator/faults and /_emulator/settings.
     """
     path = db_path if db_path is not None else get_globals().root / DEFAULT_DB
     faults = Faults(
@@ -125,7 +135,9 @@ def serve_command(
         drop_creates=drop_creates,
         rate_limit=rate_limit,
     )
-    emulator = Emulator(path, speed=speed, api_keys=api_keys, faults=faults, seed=seed)
+    emulator = Emulator(
+        path, speed=speed, hour_length=hour_length, api_keys=api_keys, faults=faults, seed=seed
+    )
 
     def ready(url: str) -> None:
         click.echo(f"Emulator listening on {url}")

@@ -121,9 +121,10 @@ class Jobs:
             raise errors.validation_failed(problems)
         job_id = str(uuid.uuid4())
         pinned: list[Path] = []
+        inline: bytes | None = None
         try:
             if request.requests is not None:
-                total, bad = self._pin_inline(job_id, request, pinned)
+                inline, total, bad = self._encode_inline(request)
             else:
                 total, bad = self._pin_files(caller, job_id, request, pinned)
             timeline = Timeline.plan(
@@ -133,26 +134,23 @@ class Jobs:
                 speed=settings.speed,
                 timeout_seconds=request.timeout_hours * settings.hour_length,
             )
-            row = self._insert(caller, job_id, request, timeline, pinned)
+            row = self._insert(caller, job_id, request, timeline, pinned, inline)
         except BaseException:
             for path in pinned:
                 path.unlink(missing_ok=True)
             raise
         return job_out(row, caller.now)
 
-    def _pin_inline(
-        self, job_id: str, request: CreateRequest, pinned: list[Path]
-    ) -> tuple[int, int]:
+    @staticmethod
+    def _encode_inline(request: CreateRequest) -> tuple[bytes, int, int]:
+        """Inline requests as JSONL, kept in the database (a file per job costs more)."""
         assert request.requests is not None
-        target = self._store.requests_dir / f"{job_id}.0.jsonl"
-        pinned.append(target)
-        bad = 0
-        with target.open("w", encoding="utf-8") as out:
-            for item in request.requests:
-                line = {"custom_id": item.get("custom_id"), "body": item["body"]}
-                out.write(json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n")
-                bad += body_problem(request.endpoint, item["body"]) is not None
-        return len(request.requests), bad
+        lines, bad = [], 0
+        for item in request.requests:
+            line = {"custom_id": item.get("custom_id"), "body": item["body"]}
+            lines.append(json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n")
+            bad += body_problem(request.endpoint, item["body"]) is not None
+        return "".join(lines).encode(), len(request.requests), bad
 
     def _pin_files(
         self, caller: Caller, job_id: str, request: CreateRequest, pinned: list[Path]
@@ -211,6 +209,7 @@ class Jobs:
         request: CreateRequest,
         timeline: Timeline,
         pinned: list[Path],
+        inline: bytes | None,
     ) -> sqlite3.Row:
         output_file, error_file = str(uuid.uuid4()), str(uuid.uuid4())
         final = timeline.final_counts()
@@ -243,6 +242,10 @@ class Jobs:
                 ),
             )
             seq = cursor.lastrowid
+            if inline is not None:
+                conn.execute(
+                    "INSERT INTO job_requests (job_seq, body) VALUES (?, ?)", (seq, inline)
+                )
             conn.executemany(
                 "INSERT INTO job_meta (key, value, created_at, job_seq) VALUES (?, ?, ?, ?)",
                 [

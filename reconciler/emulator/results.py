@@ -46,8 +46,17 @@ def _source_lines(store: Store, names: list[str]) -> Iterator[bytes]:
 
 
 def requests_of(store: Store, job: sqlite3.Row) -> Iterator[ParsedLine]:
-    """The job's requests in order, from its pinned copies (input files may be gone)."""
-    return parse_lines(_source_lines(store, json.loads(job["sources"])), job["endpoint"])
+    """The job's requests in order: inline ones from the database, those of input files from
+    the job's pinned copies (the files themselves may have been deleted since)."""
+    sources: list[str] = json.loads(job["sources"])
+    if sources:
+        return parse_lines(_source_lines(store, sources), job["endpoint"])
+    with store.read() as conn:
+        row = conn.execute(
+            "SELECT body FROM job_requests WHERE job_seq = ?", (job["seq"],)
+        ).fetchone()
+    lines = bytes(row["body"]).splitlines(keepends=True) if row is not None else []
+    return parse_lines(lines, job["endpoint"])
 
 
 def result_lines(store: Store, job: sqlite3.Row, kind: Kind) -> Iterator[dict[str, Any]]:

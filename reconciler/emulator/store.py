@@ -5,7 +5,10 @@ WAL mode lets readers run beside one writer; every write transaction starts with
 (a deferred transaction that upgrades to a write can fail with SQLITE_BUSY at any point).
 A connection is used by one thread at a time: threads check one out of a small pool
 (Werkzeug's server starts a thread per request, so one connection per thread would open
-and leak a connection per request).
+and leak a connection per request). Writers of one process also queue on a lock before
+``BEGIN IMMEDIATE``: SQLite's busy handler waits by sleeping (up to 100 ms a time), which
+would make concurrent requests of one process slower than serial ones; the busy timeout
+is left to arbitrate between processes.
 
 Blobs (uploaded files, pinned request data, result files) live in ``<db>.files/`` and are
 written to ``tmp/`` first, then renamed into place, so a reader never sees half a file.
@@ -17,6 +20,7 @@ import json
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -43,7 +47,7 @@ CREATE TABLE IF NOT EXISTS jobs (
   agent_id      TEXT,
   metadata      TEXT,                         -- JSON object as sent, or NULL
   input_files   TEXT NOT NULL,                -- JSON list of file ids as sent
-  sources       TEXT NOT NULL,                -- JSON list of pinned request blobs, in order
+  sources       TEXT NOT NULL,                -- JSON list of pinned input blobs, in order
   timeout_hours INTEGER NOT NULL,
   total         INTEGER NOT NULL,
   bad           INTEGER NOT NULL,             -- malformed bodies: they fail
@@ -58,6 +62,10 @@ CREATE TABLE IF NOT EXISTS jobs (
   deleted       INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS jobs_by_created ON jobs (created_at, seq) WHERE deleted = 0;
+CREATE TABLE IF NOT EXISTS job_requests (       -- a job's inline requests, as JSONL
+  job_seq INTEGER PRIMARY KEY,
+  body    BLOB NOT NULL
+);
 -- One row per metadata pair of a live job, ordered like the listing, so that filtering by
 -- a tag (reconciler.workspace) walks an index range in order: no sort, no table scan.
 CREATE TABLE IF NOT EXISTS job_meta (
@@ -99,6 +107,11 @@ CREATE TABLE IF NOT EXISTS request_log (
   dropped INTEGER NOT NULL DEFAULT 0
 );
 """
+
+
+def _close_all(connections: list[sqlite3.Connection]) -> None:
+    while connections:
+        connections.pop().close()
 
 
 def _statements(script: str) -> Iterator[str]:
@@ -158,9 +171,12 @@ class Store:
         for folder in (self.db_path.parent, self.blob_dir, self.tmp_dir, self.requests_dir):
             folder.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
         self._idle: list[sqlite3.Connection] = []
         self._closed = False
         self._init_schema()
+        # An emulator nobody closed still closes its connections when it is collected.
+        weakref.finalize(self, _close_all, self._idle)
 
     # --- connections -------------------------------------------------------------------
 
@@ -227,7 +243,7 @@ class Store:
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
         """A write transaction: takes the write lock up front (BEGIN IMMEDIATE)."""
-        with self._connection() as conn:
+        with self._write_lock, self._connection() as conn:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
@@ -249,7 +265,8 @@ class Store:
     def close(self) -> None:
         with self._lock:
             self._closed = True
-            idle, self._idle = self._idle, []
+            idle = list(self._idle)
+            self._idle.clear()  # the same list the finalizer holds
         for conn in idle:
             conn.close()
 

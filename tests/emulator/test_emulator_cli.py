@@ -66,15 +66,18 @@ def test_fault_flags_apply(emulator_server: Callable[..., Any]) -> None:
         assert http.get(JOBS).status_code in (500, 502, 503)
 
 
-def test_restarting_without_fault_flags_clears_stored_faults(
+def test_flags_set_at_start_replace_stored_settings(
     tmp_path: Path, emulator_server: Callable[..., Any]
 ) -> None:
     db = tmp_path / "kept.sqlite3"
     first = emulator_server("--rate-429", "1", db_path=db)
     first.stop()
-    second = emulator_server("--api-key", "k", db_path=db)
+    second = emulator_server("--api-key", "k", "--hour-length", "0.5", db_path=db)
     with httpx.Client(base_url=second.url, headers={"Authorization": "Bearer k"}) as http:
         assert http.get(JOBS).status_code == 200
+        job = create_job(http, timeout_hours=1)  # 1 "hour" = 0.5 s < the 1 s queue
+        http.post(f"{second.url}/_emulator/clock", json={"advance": 1}).raise_for_status()
+        assert http.get(f"{JOBS}/{job['id']}").json()["status"] == "TIMEOUT_EXCEEDED"
     with client(second.url) as http:
         assert http.get(JOBS).status_code == 401  # only k is accepted
 
@@ -135,6 +138,6 @@ def test_help_lists_every_flag() -> None:
     assert result.exit_code == 0
     for flag in (
         "--host", "--port", "--db", "--speed", "--api-key", "--latency", "--rate-429",
-        "--rate-5xx", "--drop-creates", "--rate-limit", "--seed",
+        "--rate-5xx", "--drop-creates", "--rate-limit", "--seed", "--hour-length",
     ):  # fmt: skip
         assert flag in result.output
