@@ -5,6 +5,12 @@ nothing of the reconciler but :mod:`reconciler.api`), used three ways: in-proces
 :class:`InProcessTransport` (``server: local``), served over HTTP (``reconciler emulator
 serve``), and by the test suite.
 
+Tests and tools steer a running emulator (any process) through its database — the Python
+methods of :class:`Emulator` — or over HTTP with the admin API, which is neither
+authenticated, faulted nor logged: ``GET/PUT /_emulator/faults`` (PUT replaces the whole
+set), ``GET/DELETE /_emulator/requests`` (the request log), ``GET/POST /_emulator/clock``
+(``{"advance": seconds}``) and ``GET/PUT /_emulator/settings`` (``speed``, ``hour_length``).
+
 Decisions where the contract is silent (the strict choice, so clients cope):
 
 - Unknown or inaccessible ``input_files`` fail the create with 422 (``loc`` names the
@@ -17,6 +23,10 @@ Decisions where the contract is silent (the strict choice, so clients cope):
 - ``created_after`` is exclusive. ``page_size`` is 1..1000. A repeated metadata filter
   must match every value (so it matches nothing). Blank lines in input JSONL are skipped;
   a request without ``custom_id`` is reported under its 0-based index.
+- ``GET /v1/batch/jobs/{id}?inline=true`` of a finished job gives every result line in
+  ``outputs``: those of the output file, then those of the error file.
+- The exploded metadata form cannot filter on keys named like a list parameter (``page``,
+  ``model``...); the ``metadata=<json>`` form can.
 - ``expiry`` on upload is in hours. Upload ``purpose`` defaults to ``fine-tune``.
 - Timeouts count from creation: a job whose queue + run time exceeds ``timeout_hours`` x
   ``hour_length`` seconds ends TIMEOUT_EXCEEDED at that deadline with partial results.
