@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import signal
 from pathlib import Path
 from types import FrameType
@@ -23,6 +24,15 @@ def _fraction(ctx: click.Context, param: click.Parameter, value: float) -> float
     if not 0.0 <= value <= 1.0:
         raise click.BadParameter("must be a fraction between 0 and 1")
     return value
+
+
+def _is_loopback(host: str) -> bool:
+    if host.strip("[]").lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _sigterm(signum: int, frame: FrameType | None) -> None:
@@ -142,6 +152,12 @@ def serve_command(
     def ready(url: str) -> None:
         click.echo(f"Emulator listening on {url}")
         click.echo(f"State: {emulator.db_path}", err=True)
+        if not _is_loopback(host):
+            click.echo(
+                f"Warning: {host} is not a loopback address; anyone who can reach it can use"
+                " this emulator and its admin API.",
+                err=True,
+            )
 
     previous = signal.signal(signal.SIGTERM, _sigterm)
     try:

@@ -141,3 +141,10 @@ def test_help_lists_every_flag() -> None:
         "--rate-5xx", "--drop-creates", "--rate-limit", "--seed", "--hour-length",
     ):  # fmt: skip
         assert flag in result.output
+
+
+def test_only_loopback_binds_go_without_a_warning() -> None:
+    from reconciler.cli.emulator import _is_loopback
+
+    assert all(map(_is_loopback, ["127.0.0.1", "127.3.2.1", "::1", "[::1]", "localhost"]))
+    assert not any(map(_is_loopback, ["0.0.0.0", "192.168.1.2", "::", "example.com"]))
