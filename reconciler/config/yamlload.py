@@ -199,6 +199,17 @@ class YamlDoc:
         return None
 
 
+_SURROGATE: Final = "contains a lone surrogate escape (\\ud800-\\udfff): not valid Unicode"
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 class _Converter:
     """Node graph -> plain values, collecting problems instead of stopping at the first."""
 
@@ -259,6 +270,9 @@ class _Converter:
     def scalar(self, node: ScalarNode, path: FieldPath) -> Any:
         tag = node.tag
         if tag in (_STR, _TIMESTAMP):  # JSON has no dates: keep what was written
+            if not node.value.isascii() and not _encodable(node.value):
+                self.problem(node.start_mark, path, _SURROGATE, bad=True)
+                return None
             return node.value
         if tag in (_INT, _FLOAT, _BOOL, _NULL):
             try:
@@ -276,6 +290,9 @@ class _Converter:
 
     def key(self, node: Node, path: FieldPath) -> str | None:
         if isinstance(node, ScalarNode) and node.tag in (_STR, _INT, _FLOAT, _BOOL, _NULL):
+            if not node.value.isascii() and not _encodable(node.value):
+                self.problem(node.start_mark, path, _SURROGATE)
+                return None
             return str(node.value)
         self.problem(node.start_mark, path, "mapping keys must be plain strings")
         return None
@@ -365,8 +382,8 @@ def parse_text(text: str, file: str, *, pure: bool = False) -> YamlResult:
         return YamlResult(None, [Problem(Location(file), "", f"invalid YAML: {err}")])
     finally:
         loader.dispose()
-    if node is None:
-        return YamlResult(None, [], empty=True)
+    if node is None or (isinstance(node, ScalarNode) and node.tag == _NULL and not node.value):
+        return YamlResult(None, [], empty=True)  # nothing, comments, or a bare '---'
     converter = _Converter(file, composed)
     try:
         value = converter.convert(node, ())
