@@ -37,6 +37,15 @@ allow_destroy_option = click.option(
 )
 
 
+# Shared by plan and show: CI finds its pull-request comment again by this line.
+marker_option = click.option(
+    "--marker",
+    is_flag=True,
+    help="markdown only: start with a hidden '<!-- reconciler-plan: WORKSPACE -->' line, "
+    "by which CI finds its PR comment and updates it in place.",
+)
+
+
 @dataclass(frozen=True)
 class Planned:
     desired: DesiredState
@@ -64,13 +73,13 @@ def make_plan(
     return Planned(desired, policy, live, planned.with_create_ids(lambda: str(uuid.uuid4())))
 
 
-def render(p: Plan, fmt: str, g: Globals) -> str:
+def render(p: Plan, fmt: str, g: Globals, *, marker: bool = False) -> str:
     """The plan in ``fmt``, without a trailing newline (click.echo adds one)."""
     match fmt:
         case "json":
             shown = json_view.render(p)
         case "markdown":
-            shown = markdown_view.render(p)
+            shown = markdown_view.render(p, marker=marker)
         case _:
             shown = text_view.render(p, color=g.color_for(sys.stdout))
     return shown.rstrip("\n")
@@ -117,6 +126,7 @@ def plan_context(g: Globals, planned: Planned) -> planfile.PlanContext:
 )
 @click.option("--destroy", is_flag=True, help="Plan the removal of every managed job.")
 @allow_destroy_option
+@marker_option
 @click.pass_context
 def plan_command(
     ctx: click.Context,
@@ -125,6 +135,7 @@ def plan_command(
     out: Path | None,
     destroy: bool,
     allow_destroy: int | None,
+    marker: bool,
 ) -> None:
     """Show what apply would change to make live jobs match the configuration.
 
@@ -135,12 +146,13 @@ def plan_command(
       reconciler -C evals plan
       reconciler -C evals plan --format markdown > plan.md
       reconciler -C evals plan --out evals.tfplan --detailed-exitcode
+      reconciler -C evals plan --out evals.tfplan --format markdown --marker > comment.md
     """
     g = get_globals()
     desired = load_desired(g)
     with connect(g, desired) as client:
         planned = make_plan(desired, client, allow_destroy=allow_destroy, destroy=destroy)
-    click.echo(render(planned.plan, fmt, g))
+    click.echo(render(planned.plan, fmt, g, marker=marker))
     if planned.plan.blocked:
         raise guard_error(planned.plan)
     if out is not None:

@@ -5,6 +5,10 @@ warnings, then one collapsible ``<details>`` section per job holding its blocks 
 ``diff`` fence (markers moved to column 0, so GitHub colours them). GitHub refuses comments
 over 65,536 characters: when the whole plan does not fit, job sections are dropped from
 the end and a note says how many, and where the full plan is.
+
+With ``marker=True`` the comment starts with a hidden ``<!-- reconciler-plan: WORKSPACE -->``
+line (see :func:`comment_marker`), by which CI finds its own comment and updates it in
+place on later pushes; it counts towards the limit like everything else.
 """
 
 from __future__ import annotations
@@ -44,8 +48,15 @@ class _Section:
     counts_as: str  # "job" or "message" when left out; "" for headings and spacing
 
 
-def render(plan: Plan) -> str:
+def comment_marker(workspace: str) -> str:
+    """The hidden first line of a PR comment, one per workspace; never closes early."""
+    return f"<!-- reconciler-plan: {html.escape(workspace)} -->"
+
+
+def render(plan: Plan, *, marker: bool = False) -> str:
     head = _head(plan)
+    if marker:
+        head = comment_marker(plan.workspace) + "\n" + head
     sections = [*_messages(plan), *_job_sections(plan)]
     out = [head]
     size = len(head)
