@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,18 +75,16 @@ class _Refused(Exception):
 
 
 class _BoundedComposer(Composer):
-    """PyYAML's composer, with a depth limit and a count of the nodes it builds."""
+    """PyYAML's Python composer, with a depth limit (it recurses in Python)."""
 
     peek_event: Callable[[], yaml.Event]  # provided by the parser mixed in below
 
     def __init__(self) -> None:
         super().__init__()
         self.depth = 0
-        self.node_count = 0
 
     def compose_node(self, parent: Node | None, index: int) -> Node | None:
         self.depth += 1
-        self.node_count += 1
         try:
             if self.depth > MAX_DEPTH:
                 raise _Refused(
@@ -106,14 +105,16 @@ class _PyLoader(_BoundedComposer, Parser, Scanner, Reader, Resolver):
         Resolver.__init__(self)
 
 
-_Loader: Callable[[str], _BoundedComposer] = _PyLoader
-try:  # libyaml parses several times faster; our composer sits on top of either parser
+_Loader: Callable[[str], Any] = _PyLoader
+try:  # libyaml parses and composes several times faster
     from yaml._yaml import CParser
 
-    class _CLoader(_BoundedComposer, CParser, Resolver):
+    class _CLoader(CParser, Resolver):
+        """libyaml's parser and composer (in C: no Python recursion; libyaml itself stops
+        at 1,000 levels, and the converter at MAX_DEPTH)."""
+
         def __init__(self, text: str) -> None:
             CParser.__init__(self, text)
-            _BoundedComposer.__init__(self)
             Resolver.__init__(self)
 
     _Loader = _CLoader
@@ -213,12 +214,12 @@ def _encodable(text: str) -> bool:
 class _Converter:
     """Node graph -> plain values, collecting problems instead of stopping at the first."""
 
-    def __init__(self, file: str, composed_nodes: int) -> None:
+    def __init__(self, file: str) -> None:
         self.file = file
         self.problems: list[Problem] = []
         self.bad_paths: list[FieldPath] = []  # values replaced by None after a problem
-        self.budget = composed_nodes + MAX_ALIAS_EXPANSION
-        self.visits = 0
+        self.expanding = 0  # > 0 while converting a container reached again (an alias)
+        self.expanded = 0  # values converted that way
         self.stack: list[Node] = []  # the containers being converted, outermost first
         self.open: set[int] = set()  # ids of self.stack, for cycles
         self.seen: set[int] = set()  # ids of containers converted at least once
@@ -237,14 +238,15 @@ class _Converter:
         return self.stack[-1].start_mark if self.stack else None
 
     def convert(self, node: Node, path: FieldPath) -> Any:
-        self.visits += 1
-        if self.visits > self.budget:
-            raise _Refused(
-                self._alias_site(),
-                f"aliases expand to more than {MAX_ALIAS_EXPANSION:,} values (an alias bomb?);"
-                " write the values out, or share them through defaults:",
-            )
-        if len(path) > MAX_DEPTH:
+        if self.expanding:
+            self.expanded += 1
+            if self.expanded > MAX_ALIAS_EXPANSION:
+                raise _Refused(
+                    self._alias_site(),
+                    f"aliases expand to more than {MAX_ALIAS_EXPANSION:,} values (an alias"
+                    " bomb?); write the values out, or share them through defaults:",
+                )
+        if len(path) >= MAX_DEPTH:  # the root is level 1
             raise _Refused(
                 node.start_mark, f"nesting deeper than {MAX_DEPTH} levels is not supported"
             )
@@ -255,6 +257,8 @@ class _Converter:
         if node.tag not in (_SEQ, _MAP):
             self.problem(node.start_mark, path, f"unsupported YAML tag {_tag(node.tag)}", bad=True)
             return None
+        alias = id(node) in self.seen
+        self.expanding += alias
         self.stack.append(node)
         self.open.add(id(node))
         try:
@@ -266,6 +270,7 @@ class _Converter:
             self.stack.pop()
             self.open.discard(id(node))
             self.seen.add(id(node))
+            self.expanding -= alias
 
     def scalar(self, node: ScalarNode, path: FieldPath) -> Any:
         tag = node.tag
@@ -358,10 +363,13 @@ def _syntax(err: yaml.MarkedYAMLError, text: str) -> str:
     if "another document" in problem:
         return "a file holds one YAML document, but this starts a second one ('---')"
     message = f"invalid YAML: {problem or context}"
+    mark = err.problem_mark
+    if problem == "found undefined alias" and mark is not None:  # libyaml omits the name
+        name = re.match(r"\*([^\s,\[\]{}]+)", text[mark.index :])
+        message += f" {name.group(1)!r}" if name else ""
     if problem and context:
         where = f" at line {err.context_mark.line + 1}" if err.context_mark else ""
         message += f" ({context}{where})"
-    mark = err.problem_mark
     if mark is not None and 0 <= mark.index < len(text) and text[mark.index] == "\t":
         message += "; indent with spaces, not tabs"
     return message
@@ -373,7 +381,6 @@ def parse_text(text: str, file: str, *, pure: bool = False) -> YamlResult:
     loader: Any = _PyLoader(text) if pure else _Loader(text)
     try:
         node = loader.get_single_node()
-        composed = loader.node_count
     except _Refused as err:
         return YamlResult(None, [Problem(_loc(file, err.mark), "", err.message)])
     except yaml.MarkedYAMLError as err:
@@ -384,7 +391,7 @@ def parse_text(text: str, file: str, *, pure: bool = False) -> YamlResult:
         loader.dispose()
     if node is None or (isinstance(node, ScalarNode) and node.tag == _NULL and not node.value):
         return YamlResult(None, [], empty=True)  # nothing, comments, or a bare '---'
-    converter = _Converter(file, composed)
+    converter = _Converter(file)
     try:
         value = converter.convert(node, ())
     except _Refused as err:
