@@ -172,6 +172,7 @@ class Store:
             folder.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
+        self._batch = threading.local()  # .conn: the open transaction of Store.batch
         self._idle: list[sqlite3.Connection] = []
         self._closed = False
         self._init_schema()
@@ -242,7 +243,13 @@ class Store:
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction: takes the write lock up front (BEGIN IMMEDIATE)."""
+        """A write transaction: takes the write lock up front (BEGIN IMMEDIATE).
+
+        Inside :meth:`batch` on the same thread, it is part of the batch's transaction."""
+        held: sqlite3.Connection | None = getattr(self._batch, "conn", None)
+        if held is not None:
+            yield held
+            return
         with self._write_lock, self._connection() as conn:
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -251,6 +258,17 @@ class Store:
                 conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """One transaction around every :meth:`write` of this thread in the block: all or
+        nothing, and one commit instead of one per write (bulk seeding)."""
+        with self.write() as conn:
+            self._batch.conn = conn
+            try:
+                yield
+            finally:
+                self._batch.conn = None
 
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
