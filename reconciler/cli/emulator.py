@@ -17,7 +17,15 @@ DEFAULT_DB = Path(".reconciler") / "emulator.sqlite3"
 
 @click.group("emulator")
 def emulator_group() -> None:
-    """The local emulator of Mistral's Batch Jobs and Files API."""
+    """The local emulator of Mistral's Batch Jobs and Files API.
+
+    The same emulator runs in-process for `server: local`; `serve` puts it behind HTTP so
+    that other processes, the official SDK or CI can use it.
+
+    \b
+    Example:
+      reconciler emulator serve --port 8765 --speed 10
+    """
 
 
 def _fraction(ctx: click.Context, param: click.Parameter, value: float) -> float:
@@ -135,7 +143,14 @@ def serve_command(
     State (jobs, files, the request log, the clock offset) lives in the database, so a restart
     keeps it and other processes can share it. Speed, faults and API keys are set from the
     flags at every start (their defaults included); change them at run time through
-    /_emulator/faults and /_emulator/settings.
+    /_emulator/faults and /_emulator/settings. Binds loopback by default; any non-empty
+    bearer token is accepted unless --api-key restricts it.
+
+    \b
+    Examples:
+      reconciler -C examples emulator serve         # the database `server: local` uses
+      MISTRAL_SERVER_URL=http://127.0.0.1:8765 reconciler -C examples plan
+      reconciler emulator serve --port 0 --db /tmp/emu.sqlite3 --rate-5xx 0.1 --seed 1
     """
     path = db_path if db_path is not None else get_globals().root / DEFAULT_DB
     faults = Faults(

@@ -76,7 +76,20 @@ def cli(ctx: click.Context, root: Path, server: str | None, no_color: bool, debu
     """Declarative, GitOps-style management of Mistral AI batch jobs.
 
     Describe the batch jobs you want in YAML; `plan` shows what would change, `apply` makes
-    it so.
+    it so. Only jobs tagged with the configuration's workspace are ever changed.
+
+    \b
+    Examples:
+      reconciler -C examples validate
+      reconciler -C examples plan
+      reconciler -C examples apply --auto-approve --wait
+      reconciler -C examples --server http://127.0.0.1:8765 status
+
+    \b
+    Exit codes: 0 ok; 1 error; 2 plan --detailed-exitcode found changes;
+    3 blocked by a safety guard; 4 saved plan is stale.
+    Environment: MISTRAL_API_KEY (never printed), MISTRAL_SERVER_URL, NO_COLOR.
+    Shell completion: eval "$(reconciler completion bash)".
     """
     ctx.obj = Globals(root=root.absolute(), server=server or None, no_color=no_color, debug=debug)
 
@@ -108,3 +121,9 @@ for _command in (
     outputs_command,
 ):
     cli.add_command(_command)
+
+from reconciler.cli.completion import completion_command  # noqa: E402
+from reconciler.cli.show import show_command  # noqa: E402
+
+cli.add_command(show_command)
+cli.add_command(completion_command)

@@ -24,7 +24,14 @@ def validate_command() -> None:
     """Check the configuration and every input file; report all problems at once.
 
     Reads reconciler.yaml, the job files and the local JSONL inputs, and checks them
-    against the JSON Schemas and the rules of the API. Never contacts the API.
+    against the JSON Schemas and the rules of the API. Never contacts the API and needs no
+    key, so it suits pre-commit hooks and the first step of CI. Problems are printed one
+    per line as file:LINE:COL: field: message; the exit code is 1 when there is any.
+
+    \b
+    Examples:
+      reconciler -C examples validate
+      reconciler validate            # in the folder holding reconciler.yaml
     """
     state = load(get_globals().root)
     click.echo(
@@ -38,8 +45,16 @@ def validate_command() -> None:
 def schema_command(kind: str) -> None:
     """Print a JSON Schema: config (reconciler.yaml), jobs (job files) or plan (plan --format json).
 
-    Editors use them through a first-line comment such as
-    '# yaml-language-server: $schema=schemas/config.schema.json'.
+    Editors (VS Code's YAML extension, anything using yaml-language-server) complete and
+    check reconciler.yaml and job files through a first-line comment such as
+    '# yaml-language-server: $schema=../schemas/config.schema.json' (a path relative to
+    the YAML file, or a URL).
+
+    \b
+    Examples:
+      reconciler schema config > schemas/config.schema.json
+      reconciler schema jobs > schemas/jobs.schema.json
+      reconciler schema plan | jq '.properties | keys'
     """
     text = schema_text(kind)
     if text is None:
