@@ -171,18 +171,27 @@ def _plan_present(out: _JobPlan, spec: JobSpec, versions: Sequence[LiveJob]) -> 
     )
     current = versions[current_at]
 
+    # An older version with exactly the desired spec may still be running, behind newer
+    # versions of other specs (a revert while on_change: wait let it run). It already
+    # computes what is wanted: adopt it rather than start (and pay for) a copy.
+    adopted = None
+    if current.spec_digest != spec.digest:
+        adopted = next(
+            (
+                job
+                for job in reversed(versions[:current_at])
+                if job.spec_digest == spec.digest and job.status in _RUNNING
+            ),
+            None,
+        )
+
     # Versions that will be history once this plan is applied, oldest first, each with
     # the change this plan already makes to it (None when it is left as it is).
     history: list[tuple[LiveJob, Change | None]] = []
 
     for job in versions[:current_at]:
-        if job.status in _RUNNING:
-            if spec.on_change is OnChange.REPLACE:
-                cancel = Change(Action.CANCEL, spec.name, Reason.SUPERSEDED, live=JobRef.of(job))
-                history.append((job, cancel))
-            # Under on_change: wait it may finish; it is history once it has.
-        else:
-            history.append((job, None))
+        if job is not adopted:
+            _supersede(history, spec, job)
 
     for job in versions[current_at + 1 :]:
         if job.status is Status.SUCCESS:
@@ -190,8 +199,16 @@ def _plan_present(out: _JobPlan, spec: JobSpec, versions: Sequence[LiveJob]) -> 
         else:
             out.add(job, _removal(job, Reason.DUPLICATE))
 
-    successor = _current_change(out, spec, current)
-    if successor is not None:
+    if adopted is not None:
+        out.note = Note(
+            spec.name,
+            NoteKind.IN_PROGRESS,
+            JobRef.of(adopted),
+            f"{_in_progress_message(adopted)}; it is an earlier version with the desired "
+            f"spec, adopted instead of creating a copy",
+        )
+        _supersede(history, spec, current)
+    elif (successor := _current_change(out, spec, current)) is not None:
         history.append((current, successor if successor.action is Action.REPLACE else None))
         if successor.action is Action.CREATE:
             out.add(None, successor)
@@ -209,6 +226,18 @@ def _plan_present(out: _JobPlan, spec: JobSpec, versions: Sequence[LiveJob]) -> 
                 out.add(job, _history_delete(job))
         elif change is not None:
             out.add(job, change)
+
+
+def _supersede(history: list[tuple[LiveJob, Change | None]], spec: JobSpec, job: LiveJob) -> None:
+    """Record ``job``, a version that is not (or no longer) current, as history: cancelled
+    first when still running under on_change: replace; under wait it may finish, and is
+    history once it has."""
+    if job.status in _RUNNING:
+        if spec.on_change is OnChange.REPLACE:
+            cancel = Change(Action.CANCEL, spec.name, Reason.SUPERSEDED, live=JobRef.of(job))
+            history.append((job, cancel))
+    else:
+        history.append((job, None))
 
 
 def _supersede_only_version(

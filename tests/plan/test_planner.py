@@ -334,6 +334,26 @@ def test_a_reverted_spec_is_not_a_duplicate_of_its_earlier_run() -> None:
     assert [(n.kind, n.live.id) for n in p.notes] == [(NoteKind.IN_PROGRESS, "j3")]
 
 
+@pytest.mark.parametrize("on_change", list(OnChange))
+def test_an_earlier_running_version_with_the_desired_spec_is_adopted_not_copied(
+    on_change: OnChange,
+) -> None:
+    # b ran under on_change: wait while a newer a finished (the config went b -> a -> b):
+    # the running b already computes what is wanted, so nothing new is created.
+    b = spec("evals", model=MEDIUM, on_change=on_change)
+    a = changed(b, model="mistral-small-latest")
+    jobs = [live(b, "j1", Status.RUNNING, at=1), live(a, "j2", Status.SUCCESS, at=2)]
+    p = run([b], jobs)
+    assert p.changes == ()
+    assert [(n.kind, n.live.id) for n in p.notes] == [(NoteKind.IN_PROGRESS, "j1")]
+    # A newer version of another spec that still runs is superseded under replace.
+    jobs[1] = live(a, "j2", Status.RUNNING, at=2)
+    p = run([b], jobs)
+    expected = [("cancel", "evals", "superseded", "j2")] if on_change is OnChange.REPLACE else []
+    assert summary_of(p) == expected
+    assert [(n.kind, n.live.id) for n in p.notes] == [(NoteKind.IN_PROGRESS, "j1")]
+
+
 def test_a_retry_in_flight_is_current_not_its_failed_predecessor() -> None:
     s = spec("flaky", max_attempts=3)
     jobs = [live(s, "j1", Status.FAILED, at=1), live(s, "j2", Status.RUNNING, at=2, attempt=2)]
