@@ -7,6 +7,12 @@ failure means:
         429 / 500 / 502 / 503 / 504 and transport errors (connect, timeout, dropped
         connection) are retried with capped exponential backoff and full jitter;
         ``Retry-After`` (seconds or an HTTP date) replaces the backoff when present.
+    rate limited (429, every operation)
+        the server did nothing and says when to come back: waited out up to
+        ``rate_limited_retries`` times on top of ``max_attempts``, so that a bulk apply is
+        paced by a rate limit instead of failing the calls that lost the race; and every
+        other thread of the client holds its requests until then too (they would only be
+        refused as well).
     writes (create, upload)
         retried only when the server certainly did not act: 429, or a connection that
         was never established.  Anything else that leaves the outcome open (a timeout
@@ -68,6 +74,7 @@ class RetryPolicy:
     base_delay: float = 0.5  # seconds; the n-th retry waits up to base * 2**(n-1)
     max_delay: float = 8.0  # cap of one backoff wait
     max_retry_after: float = 60.0  # cap of one server-requested wait (Retry-After)
+    rate_limited_retries: int = 50  # 429s one call waits out before they count as attempts
 
     def backoff(self, retry: int, rand: Callable[[], float]) -> float:
         """Full jitter: uniform in [0, min(max_delay, base * 2**(retry-1))] for retry >= 1."""
@@ -75,7 +82,7 @@ class RetryPolicy:
         return max(0.0, min(1.0, rand())) * ceiling
 
 
-NO_RETRY = RetryPolicy(max_attempts=1)
+NO_RETRY = RetryPolicy(max_attempts=1, rate_limited_retries=0)
 
 
 def parse_retry_after(value: str | None, now: float) -> float | None:
@@ -130,6 +137,9 @@ class MistralClient:
         self._rand = rand
         self._now = now
         self._lock = threading.Lock()
+        # Set by the thread that waits out a 429: until then, the others hold their requests.
+        self._paused_until = 0.0
+        self._paused_by: int | None = None
         self.stats: Counter[str] = Counter()  # logical calls per method
         self.attempts: Counter[str] = Counter()  # HTTP requests per method, retries included
         headers = {"User-Agent": user_agent, "Accept": "application/json"}
@@ -446,6 +456,7 @@ class MistralClient:
         # retried delete means that attempt did the work.
         maybe_applied = False
         attempt = 0
+        paced = 0  # of the attempts, 429s waited out without counting against max_attempts
         while True:
             attempt += 1
             built = self._http.build_request(
@@ -497,7 +508,11 @@ class MistralClient:
                     status=status,
                     request=request,
                 )
-            delay = self._retry_delay(response, attempt)
+            if status == 429 and paced < self._retry.rate_limited_retries:
+                paced += 1
+                self._pause(request, self._server_delay(response, paced))
+                continue
+            delay = self._retry_delay(response, attempt - paced)
             if delay is None:
                 raise self._status_error(response, request, what, attempt)
             maybe_applied = maybe_applied or status >= 500
@@ -507,10 +522,14 @@ class MistralClient:
         """How long to wait before retrying this answer; None when it is final."""
         if response.status_code not in RETRY_STATUSES or attempt >= self._retry.max_attempts:
             return None
+        return self._server_delay(response, attempt)
+
+    def _server_delay(self, response: httpx.Response, retry: int) -> float:
+        """``Retry-After`` when the server says it (capped), else the backoff of ``retry``."""
         asked = parse_retry_after(response.headers.get("Retry-After"), self._now())
         if asked is not None:
             return min(asked, self._retry.max_retry_after)
-        return self._backoff(attempt)
+        return self._backoff(retry)
 
     def _backoff(self, attempt: int) -> float:
         return self._retry.backoff(attempt, self._rand)
@@ -519,7 +538,26 @@ class MistralClient:
         self._log(f"retry {request} in {delay:.2f}s after {why}")
         self._sleep(delay)
 
+    def _pause(self, request: str, delay: float) -> None:
+        """Wait out a 429, and have every other thread hold its requests until then too."""
+        with self._lock:
+            self._paused_until = self._now() + delay
+            self._paused_by = threading.get_ident()
+        self._wait(request, delay, "HTTP 429")
+
+    def _hold(self) -> None:
+        """Before a request: while another thread waits out a 429, wait with it. The
+        server is refusing everyone; a request sent now would only be refused as well."""
+        with self._lock:
+            if self._paused_by == threading.get_ident():
+                return  # this thread's own pause is over: it has just waited it out
+            remaining = self._paused_until - self._now()
+        if remaining > 0:
+            self._log(f"holding requests {remaining:.2f}s: the API is rate limiting")
+            self._sleep(min(remaining, self._retry.max_retry_after))
+
     def _send(self, op: str, request: httpx.Request) -> httpx.Response:
+        self._hold()
         with self._lock:
             self.attempts[op] += 1
         self._log_request(request)
@@ -646,6 +684,7 @@ class _StreamedResponse:
 
     def __enter__(self) -> httpx.Response:
         client = self._client
+        client._hold()
         client._log_request(self._request)
         started = time.monotonic()
         try:

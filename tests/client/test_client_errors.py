@@ -92,7 +92,8 @@ def test_400_shows_the_server_message() -> None:
 def test_429_after_retries_says_rate_limited() -> None:
     err = error_of(Scripted(then=reply(429, {"type": "rate_limit_error", "message": "slow"})))
     assert err.status == 429
-    assert err.message == "rate limited by the API (gave up after 2 attempts): slow"
+    # 50 429s waited out (RetryPolicy.rate_limited_retries), then max_attempts=2 counted ones.
+    assert err.message == "rate limited by the API (gave up after 52 attempts): slow"
 
 
 def test_5xx_after_retries_says_server_error() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.utils
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -283,6 +284,42 @@ def test_create_is_retried_after_429_honouring_retry_after() -> None:
     assert client.create_job(BODY)["id"] == "job-1"
     assert sleeps == [3.0, 1.0]
     assert [r.content for r in transport.requests] == [transport.requests[0].content] * 3
+
+
+def test_a_rate_limit_paces_a_call_instead_of_failing_it() -> None:
+    # Twenty 429s in a row are a server pacing its clients, not a failure: a bulk apply
+    # must not lose the creates that happened to lose the race for the next token.
+    limited = reply(429, {"type": "rate_limit_error"}, headers={"Retry-After": "1"})
+    transport = Scripted(*[limited] * 20, reply())
+    client, sleeps = make(transport, retry=RetryPolicy(max_attempts=2))
+    assert client.create_job(BODY)["id"] == "job-1"
+    assert sleeps == [1.0] * 20
+    assert client.attempts["create_job"] == 21
+
+
+def test_429s_beyond_the_paced_ones_count_as_attempts() -> None:
+    transport = Scripted(then=reply(429, {"message": "quota"}, headers={"Retry-After": "1"}))
+    client, sleeps = make(transport, retry=RetryPolicy(max_attempts=2, rate_limited_retries=3))
+    with pytest.raises(ApiError) as info:
+        client.create_job(BODY)
+    assert info.value.status == 429
+    assert len(transport.requests) == 5  # 3 paced + 2 counted
+    assert sleeps == [1.0] * 4
+
+
+def test_other_threads_hold_their_requests_while_one_waits_out_a_429() -> None:
+    transport = Scripted(reply(429, {}, headers={"Retry-After": "2"}), reply(), reply(), reply())
+    client, sleeps = make(transport)
+    client.get_job("job-1")  # refused once: this thread waits 2 s, then retries
+    assert sleeps == [2.0]
+    other = threading.Thread(target=client.get_job, args=("job-2",))
+    other.start()
+    other.join()
+    # The clock is frozen, so the pause is still on: the other thread held its request.
+    assert sleeps == [2.0, 2.0]
+    client.get_job("job-3")  # the thread that waited the pause out does not wait twice
+    assert sleeps == [2.0, 2.0]
+    assert len(transport.requests) == 4
 
 
 def test_create_is_retried_when_the_connection_was_never_made() -> None:
