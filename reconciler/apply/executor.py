@@ -8,15 +8,30 @@ Guarantees (DESIGN.md section 5):
 - One failing task does not stop the others; the result lists every outcome.
 - Nothing is kept locally: a crash at any moment leaves live state that the next plan reads
   as the remaining work (creates carry their tags from the first byte).
+- An interrupt (Ctrl-C) starts nothing new and stops every wait: tasks not started are
+  reported as skipped, a task waiting for a cancel to settle leaves the delete to the next
+  apply. What is left is, again, exactly what the next plan shows.
+
+What each action does, and what it tolerates because the world moved since the plan:
+
+    create   upload inputs (content-addressed), POST the job; unknown outcome -> look up
+             the create-id, adopt what is found, else back off and send again
+    replace  cancel the old version (already finished or gone: fine), then create; with
+             ``then_delete``, wait for the old one to stop and delete it
+    cancel   cancel (finished or gone meanwhile: fine); ``then_delete``: wait, delete
+    delete   (``await_terminal``: wait until it stopped) delete; already gone: fine
 """
 
 from __future__ import annotations
 
+import enum
+import random
 import threading
 import time
 import traceback
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, assert_never
@@ -27,10 +42,11 @@ from reconciler.apply.uploads import Uploader
 from reconciler.client import MistralClient
 from reconciler.config.model import JobSpec
 from reconciler.errors import ApiError, ReconcilerError, UnknownOutcome
-from reconciler.live import find_by_create_id
+from reconciler.live import LiveJob, find_by_create_id
 from reconciler.plan.model import Action, Change, Plan
 
 Emit = Callable[[str, str], None]  # (job name, message): one progress line
+_UNRESOLVED = "the create's outcome is unknown; the next plan shows whether the job exists"
 
 
 @dataclass(frozen=True)
@@ -42,8 +58,26 @@ class Settings:
     poll_max: float = 5.0
     # Create calls sent for one change at most, each after its predecessor's outcome was
     # resolved as "not created" by a create-id lookup.
-    create_attempts: int = 3
+    create_attempts: int = 5
+    # Create-id lookups (each one retried by the client too) before an unknown outcome is
+    # given up on. Resolving it is what keeps a create exactly-once, so it gets more tries.
+    lookup_attempts: int = 4
+    # Backoff between the attempts above: full jitter over base * 2**(n-1), capped.
+    backoff_base: float = 0.5
+    backoff_max: float = 8.0
     debug: bool = False
+
+
+class Interrupted(ReconcilerError):
+    """Raised inside a task when the apply is being interrupted."""
+
+
+class _Cancel(enum.Enum):
+    """How a cancel call ended."""
+
+    CANCELLING = "cancelling"  # the job is stopping (or was already)
+    FINISHED = "finished"  # it had finished meanwhile: nothing to stop
+    GONE = "gone"  # it no longer exists
 
 
 @dataclass(frozen=True)
@@ -52,11 +86,13 @@ class Outcome:
     ok: bool
     message: str  # what happened, or why it failed
     job_id: str | None = None  # the job created (create/replace) or acted on
+    skipped: bool = False  # never started (interrupted first)
 
 
 @dataclass(frozen=True)
 class ApplyResult:
     outcomes: tuple[Outcome, ...]
+    interrupted: bool = False
 
     @property
     def failed(self) -> tuple[Outcome, ...]:
@@ -81,12 +117,22 @@ class ApplyResult:
         """The end report: the summary line, then every failure with its reason."""
         if not self.failed:
             return f"Apply complete: {self.counts_phrase()}."
-        n, total = len(self.failed), len(self.outcomes)
-        lines = [
-            f"Apply failed: {n} of {total} action{'s' if total != 1 else ''} failed "
-            f"(done: {self.counts_phrase()})."
-        ]
-        for outcome in self.failed:
+        total = len(self.outcomes)
+        skipped = [o for o in self.failed if o.skipped]
+        failed = [o for o in self.failed if not o.skipped]
+        if self.interrupted:
+            head = (
+                f"Apply interrupted: {len(failed)} of {total} action{'s' if total != 1 else ''} "
+                f"failed or stopped, {len(skipped)} not started (done: {self.counts_phrase()}). "
+                "Run plan to see what is left."
+            )
+        else:
+            head = (
+                f"Apply failed: {len(failed)} of {total} action{'s' if total != 1 else ''} "
+                f"failed (done: {self.counts_phrase()})."
+            )
+        lines = [head]
+        for outcome in failed:
             change = outcome.change
             lines.append(f"  - {change.name} ({change.action.value}): {outcome.message}")
         return "\n".join(lines)
@@ -121,6 +167,11 @@ def create_body(
     return body
 
 
+def _retryable(err: ApiError) -> bool:
+    """A failure worth another try: no answer, rate limited, or a server error."""
+    return err.status is None or err.status == 429 or err.status >= 500
+
+
 class Executor:
     def __init__(
         self,
@@ -130,32 +181,61 @@ class Executor:
         workspace: str,
         settings: Settings = Settings(),
         emit: Emit | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        rand: Callable[[], float] = random.random,
     ) -> None:
         self._client = client
         self._workspace = workspace
         self._settings = settings
         self._emit_fn = emit
         self._emit_lock = threading.Lock()
-        self._sleep = sleep
+        self._stop = threading.Event()
+        self._sleep = sleep if sleep is not None else self._interruptible_sleep
         self._monotonic = monotonic
-        self.uploader = Uploader(client, root)
+        self._rand = rand
+        self.uploader = Uploader(
+            client,
+            root,
+            backoff=self._backoff,
+            attempts=settings.create_attempts,
+            sleep=lambda seconds: self._pause(seconds, "an upload's outcome is unknown"),
+        )
 
     def execute(self, plan: Plan) -> ApplyResult:
+        """Run every change; a KeyboardInterrupt stops new work and is re-raised only after
+        the tasks already running have stopped (their outcomes are in ``interrupted``)."""
         missing = [c.name for c in plan.changes if c.spec is not None and not c.create_id]
         if missing:
             raise ValueError(f"changes without a create id: {', '.join(missing)}")
         if plan.workspace != self._workspace:
             raise ValueError("the plan belongs to another workspace")
         workers = max(1, min(self._settings.parallelism, len(plan.changes) or 1))
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="apply") as pool:
-            outcomes = tuple(pool.map(self._run, plan.changes))
-        return ApplyResult(outcomes)
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="apply")
+        futures: list[Future[Outcome]] = [pool.submit(self._run, c) for c in plan.changes]
+        try:
+            wait_futures(futures)
+        except KeyboardInterrupt:
+            self.interrupt()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+        outcomes = tuple(
+            Outcome(c, ok=False, message="not started: interrupted", skipped=True)
+            if f.cancelled()
+            else f.result()
+            for c, f in zip(plan.changes, futures, strict=True)
+        )
+        return ApplyResult(outcomes, interrupted=self._stop.is_set())
+
+    def interrupt(self) -> None:
+        """Start nothing new; make every task waiting or backing off stop."""
+        self._stop.set()
 
     # -- one change ----------------------------------------------------------------------
 
     def _run(self, change: Change) -> Outcome:
+        if self._stop.is_set():
+            return Outcome(change, ok=False, message="not started: interrupted", skipped=True)
         self._emit(change.name, self._starting(change))
         try:
             outcome = self._dispatch(change)
@@ -177,24 +257,27 @@ class Executor:
                 return Outcome(change, True, f"Creation complete [id={job}]", job)
             case Action.REPLACE:
                 old = _live_id(change)
-                self._cancel(old, change.name)
+                cancelled = self._cancel(old)
                 job = self._create(change)
-                if change.then_delete:
+                if change.then_delete and cancelled is not _Cancel.GONE:
                     self._settle_and_delete(old, change.name)
                 return Outcome(
                     change, True, f"Replacement complete [id={job}, replaced {old}]", job
                 )
             case Action.CANCEL:
                 old = _live_id(change)
-                gone = self._cancel(old, change.name)
-                if change.then_delete and not gone:
+                cancelled = self._cancel(old)
+                if cancelled is _Cancel.GONE:
+                    return Outcome(change, True, f"Already gone [id={old}]", old)
+                note = " (it had already finished)" if cancelled is _Cancel.FINISHED else ""
+                if change.then_delete:
                     self._settle_and_delete(old, change.name)
-                    return Outcome(change, True, f"Cancelled and deleted [id={old}]", old)
-                return Outcome(change, True, f"Cancellation complete [id={old}]", old)
+                    return Outcome(change, True, f"Cancelled and deleted{note} [id={old}]", old)
+                return Outcome(change, True, f"Cancellation complete{note} [id={old}]", old)
             case Action.DELETE:
                 old = _live_id(change)
-                if change.await_terminal:
-                    self._settle(old, change.name)
+                if change.await_terminal and self._settle(old, change.name) is None:
+                    return Outcome(change, True, f"Already gone [id={old}]", old)
                 self._delete(old, change.name)
                 return Outcome(change, True, f"Deletion complete [id={old}]", old)
             case _:
@@ -235,35 +318,65 @@ class Executor:
                     change.name,
                     f"Create outcome unknown ({err.message}); looking up its create-id...",
                 )
-                found = find_by_create_id(self._client, self._workspace, create_id)
-                if found is not None:
-                    self._emit(change.name, f"The create went through: adopting {found.id}")
-                    return found.id
+            # Give a request that is still in flight time to land before looking: a lookup
+            # that runs ahead of it would wrongly say "not created".
+            self._pause(self._backoff(attempt), _UNRESOLVED)
+            found = self._lookup(create_id)
+            if found is not None:
+                self._emit(change.name, f"The create went through: adopting {found.id}")
+                return found.id
         assert last is not None
         raise last
 
-    def _cancel(self, job_id: str, name: str) -> bool:
-        """Cancel ``job_id``; True when the job no longer exists."""
+    def _lookup(self, create_id: str) -> LiveJob | None:
+        """The job made with ``create_id``, or None; transient failures are tried again."""
+        for attempt in range(1, self._settings.lookup_attempts + 1):
+            try:
+                return find_by_create_id(self._client, self._workspace, create_id)
+            except ApiError as err:
+                if not _retryable(err) or attempt == self._settings.lookup_attempts:
+                    raise ReconcilerError(
+                        f"the create's outcome is unknown and looking it up failed: "
+                        f"{err.format()}. Nothing was sent again; the next plan shows "
+                        "whether the job exists"
+                    ) from err
+            self._pause(self._backoff(attempt), _UNRESOLVED)
+        raise AssertionError("unreachable")
+
+    def _cancel(self, job_id: str) -> _Cancel:
         try:
             self._client.cancel_job(job_id)
         except ApiError as err:
             if err.status == 404:
-                return True
+                return _Cancel.GONE
             if err.status == 400:
                 # It may have finished (or been cancelled) since the plan: nothing to stop.
-                status = Status(self._client.get_job(job_id)["status"])
-                if status.is_terminal or status is Status.CANCELLATION_REQUESTED:
-                    return False
+                try:
+                    status = Status(self._client.get_job(job_id)["status"])
+                except ApiError as again:
+                    if again.status == 404:
+                        return _Cancel.GONE
+                    raise
+                if status is Status.CANCELLATION_REQUESTED:
+                    return _Cancel.CANCELLING
+                if status.is_terminal:
+                    return _Cancel.FINISHED
             raise
-        return False
+        return _Cancel.CANCELLING
 
-    def _settle(self, job_id: str, name: str) -> Status:
-        """Wait, polling with growing intervals, until ``job_id`` is terminal."""
+    def _settle(self, job_id: str, name: str) -> Status | None:
+        """Wait, polling with growing intervals, until ``job_id`` is terminal; None when
+        it no longer exists."""
         started = self._monotonic()
         delay = self._settings.poll_initial
         reported = started
         while True:
-            status = Status(self._client.get_job(job_id)["status"])
+            try:
+                status = Status(self._client.get_job(job_id)["status"])
+            except ApiError as err:
+                if err.status == 404:
+                    return None
+                raise
             if status.is_terminal:
                 return status
             now = self._monotonic()
@@ -275,7 +388,7 @@ class Executor:
             if now - reported >= 10:
                 reported = now
                 self._emit(name, f"Still stopping... [id={job_id}, {now - started:.0f}s elapsed]")
-            self._sleep(delay)
+            self._pause(delay, f"job {job_id} is still {status}; a later apply deletes it")
             delay = min(delay * 1.5, self._settings.poll_max)
 
     def _delete(self, job_id: str, name: str) -> None:
@@ -287,12 +400,32 @@ class Executor:
             if err.status != 400:
                 raise
             # Still active (e.g. restarted cancellation): wait for it, then once more.
-            self._settle(job_id, name)
+            if self._settle(job_id, name) is None:
+                return
             self._client.delete_job(job_id)
 
     def _settle_and_delete(self, job_id: str, name: str) -> None:
-        self._settle(job_id, name)
-        self._delete(job_id, name)
+        if self._settle(job_id, name) is not None:
+            self._delete(job_id, name)
+
+    # -- waiting -------------------------------------------------------------------------
+
+    def _backoff(self, attempt: int) -> float:
+        ceiling = min(
+            self._settings.backoff_max, self._settings.backoff_base * 2.0 ** (attempt - 1)
+        )
+        return max(0.0, min(1.0, self._rand())) * ceiling
+
+    def _pause(self, seconds: float, interrupted: str = "") -> None:
+        """Sleep, unless the apply is being interrupted: then raise Interrupted."""
+        if self._stop.is_set():
+            raise Interrupted(f"interrupted{': ' + interrupted if interrupted else ''}")
+        self._sleep(seconds)
+        if self._stop.is_set():
+            raise Interrupted(f"interrupted{': ' + interrupted if interrupted else ''}")
+
+    def _interruptible_sleep(self, seconds: float) -> None:
+        self._stop.wait(seconds)
 
     def _emit(self, name: str, message: str) -> None:
         if self._emit_fn is None:

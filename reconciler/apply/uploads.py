@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
 
@@ -40,9 +42,20 @@ def file_sha256(path: Path) -> str:
 class Uploader:
     """Uploads each distinct input once per apply, shared by all worker threads."""
 
-    def __init__(self, client: MistralClient, root: Path) -> None:
+    def __init__(
+        self,
+        client: MistralClient,
+        root: Path,
+        *,
+        backoff: Callable[[int], float] = lambda attempt: 0.0,
+        attempts: int = 5,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self._client = client
         self._root = root.resolve()
+        self._backoff = backoff  # seconds to wait after the n-th upload of unknown outcome
+        self._attempts = attempts  # uploads sent for one input at most
+        self._sleep = sleep
         self._lock = threading.Lock()
         self._futures: dict[str, Future[str]] = {}
         self.uploaded: list[str] = []  # sha256 of inputs this apply sent
@@ -80,17 +93,22 @@ class Uploader:
                 f"input {item.path} changed since the plan was made "
                 f"(sha256 {item.sha256[:12]}… planned, {actual[:12]}… now): plan again"
             )
-        try:
-            uploaded = self._client.upload_file(path, filename=name, purpose=PURPOSE)
-        except UnknownOutcome:
-            # The upload may have arrived: look before sending the bytes again.
-            found = self._find(item.sha256, name, item.size)
-            if found is not None:
-                return found
-            uploaded = self._client.upload_file(path, filename=name, purpose=PURPOSE)
-        with self._lock:
-            self.uploaded.append(item.sha256)
-        return str(uploaded["id"])
+        for attempt in range(1, self._attempts + 1):
+            try:
+                uploaded = self._client.upload_file(path, filename=name, purpose=PURPOSE)
+            except UnknownOutcome:
+                if attempt == self._attempts:
+                    raise
+                # The upload may have arrived: look before sending the bytes again.
+                self._sleep(self._backoff(attempt))
+                found = self._find(item.sha256, name, item.size)
+                if found is not None:
+                    return found
+                continue
+            with self._lock:
+                self.uploaded.append(item.sha256)
+            return str(uploaded["id"])
+        raise AssertionError("unreachable")
 
     def _local_path(self, item: LocalInput) -> Path:
         # The loader already refused paths outside the root; a saved plan file is checked
