@@ -1,0 +1,298 @@
+"""Run every benchmark and print one table: ``.venv/bin/python -m benchmarks [--quick]``.
+
+The full run (about four minutes) measures the targets of DESIGN.md's quality bars at
+their stated sizes; ``--quick`` runs the same code at toy sizes in seconds (a smoke test
+keeps it from rotting) and judges only what does not depend on timing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from benchmarks import bench_apply, bench_inputs, bench_plan
+from benchmarks.common import Row, machine, seconds, table
+
+NAMES = ("plan_scale", "plan_growth", "apply_throughput", "apply_rate_limit", "inputs")
+GROWTH_LIMIT = 13.0  # near-linear: at most 13x the time for 10x the jobs
+SPEEDUP_TARGET = 12.0
+RATE_LIMIT_TARGET = 1.25
+RSS_GROWTH_LIMIT_MB = 16.0  # "independent of file size": within noise from 64 MB to 512 MB
+
+
+@dataclass(frozen=True)
+class Sizes:
+    plan_jobs: int
+    growth: tuple[int, ...]
+    creates: int
+    latency: float
+    parallelisms: tuple[int, int]
+    limit: float
+    low_limit: tuple[float, int] | None  # (requests per second, creates): below parallelism
+    inputs_mb: tuple[int, int]
+
+
+FULL = Sizes(
+    plan_jobs=10_000,
+    growth=(1_000, 10_000, 100_000),
+    creates=1_000,
+    latency=0.05,
+    parallelisms=(1, 16),
+    limit=50.0,
+    low_limit=(10.0, 200),
+    inputs_mb=(64, 512),
+)
+QUICK = Sizes(
+    plan_jobs=260,
+    growth=(100, 1_000),
+    creates=40,
+    latency=0.02,
+    parallelisms=(1, 8),
+    limit=20.0,
+    low_limit=None,
+    inputs_mb=(2, 8),
+)
+
+
+def run_all(sizes: Sizes, only: tuple[str, ...] = NAMES) -> dict[str, Any]:
+    """Run the selected benchmarks at ``sizes``; their raw results by name."""
+    jobs: dict[str, Callable[[], Any]] = {
+        "plan_scale": lambda: bench_plan.run_scale(sizes.plan_jobs),
+        "plan_growth": lambda: bench_plan.run_growth(sizes.growth),
+        "apply_throughput": lambda: bench_apply.run_throughput(
+            sizes.creates, sizes.latency, sizes.parallelisms
+        ),
+        "apply_rate_limit": lambda: [
+            bench_apply.run_rate_limit(sizes.creates, sizes.latency, sizes.limit),
+            *(
+                [bench_apply.run_rate_limit(sizes.low_limit[1], sizes.latency, sizes.low_limit[0])]
+                if sizes.low_limit
+                else []
+            ),
+        ],
+        "inputs": lambda: [bench_inputs.run(mb) for mb in sizes.inputs_mb],
+    }
+    return {name: jobs[name]() for name in NAMES if name in only}
+
+
+def _n(value: float) -> str:
+    return f"{value:,.0f}"
+
+
+def rows(results: dict[str, Any], *, quick: bool) -> list[Row]:
+    """The table: each measure beside what it is compared with, and its target."""
+
+    def timed(ok: bool) -> bool | None:
+        return None if quick else ok  # toy sizes say nothing about speed
+
+    out: list[Row] = []
+    if "plan_scale" in results:
+        r = results["plan_scale"]
+        name = "plan at scale"
+        head = f"{_n(r['desired'])} desired, {_n(r['managed'])} managed"
+        head += f" + {_n(r['foreign'])} foreign"
+        out.append(Row(name, head, "", "baseline: one GET per job (Terraform's refresh)"))
+        extra = r["list_calls"] - r["expected_list_calls"]
+        out.append(
+            Row(
+                name,
+                "API calls",
+                f"{_n(r['list_calls'])} list",
+                f"{_n(r['baseline_calls'])} GET: {r['baseline_calls'] / r['list_calls']:.0f}x more",
+                f"⌈{_n(r['managed'])}/{r['page_size']}⌉ + const"
+                f" ({r['expected_list_calls']} + {extra})",
+                0 <= extra <= 1,
+            )
+        )
+        writes = sum(v for k, v in r["logged"].items() if k != "GET")
+        out.append(
+            Row(
+                name,
+                "requests in the emulator's log",
+                f"{r['logged'].get('GET', 0):,} GET, {writes} other",
+                f"{r['baseline_logged'].get('GET', 0):,} GET",
+                "planning only GETs",
+                writes == 0 and r["logged"].get("GET") == r["list_calls"],
+            )
+        )
+        out.append(
+            Row(
+                name,
+                "foreign jobs returned by the server",
+                str(r["foreign_returned"]),
+                "",
+                "0 (filtered server-side)",
+                r["foreign_returned"] == 0,
+            )
+        )
+        out.append(
+            Row(
+                name,
+                "wall time: read live state + plan()",
+                f"{seconds(r['seconds'])} ({seconds(r['read_seconds'])} + "
+                f"{seconds(r['plan_seconds'])})",
+                f"{seconds(r['baseline_seconds'])} "
+                f"({seconds(r['baseline_read_seconds'])} + {seconds(r['baseline_plan_seconds'])},"
+                f" {r['baseline_parallelism']} at a time): "
+                f"{r['baseline_seconds'] / r['seconds']:.1f}x slower",
+            )
+        )
+        out.append(
+            Row(name, "seeding (Emulator.seed_jobs, not timed above)", seconds(r["seed_seconds"]))
+        )
+    if "plan_growth" in results:
+        r = results["plan_growth"]
+        name = "planner growth"
+        for n, secs, us in zip(r["sizes"], r["seconds"], r["per_job_us"], strict=True):
+            out.append(
+                Row(
+                    name,
+                    f"plan() of {_n(n)} desired (+ as many managed, foreign)",
+                    seconds(secs),
+                    f"{us:.0f} µs per job",
+                )
+            )
+        factors = ", ".join(f"{f}x" for f in r["factors"])
+        out.append(
+            Row(
+                name,
+                "growth per 10x jobs",
+                factors,
+                "",
+                f"near-linear (<= {GROWTH_LIMIT:.0f}x)",
+                timed(all(f <= GROWTH_LIMIT for f in r["factors"])),
+            )
+        )
+    if "apply_throughput" in results:
+        r = results["apply_throughput"]
+        low, high = r["runs"]
+        name = "apply throughput"
+        out.append(
+            Row(
+                name,
+                f"{_n(r['creates'])} creates, {r['latency'] * 1000:.0f} ms latency, over HTTP",
+                f"--parallelism {high['parallelism']}: {seconds(high['seconds'])}",
+                f"--parallelism {low['parallelism']}: {seconds(low['seconds'])}",
+            )
+        )
+        out.append(
+            Row(
+                name,
+                "speed-up",
+                f"{r['speedup']}x",
+                "",
+                f">= {SPEEDUP_TARGET:.0f}x",
+                timed(r["speedup"] >= SPEEDUP_TARGET),
+            )
+        )
+        dup = sum(run["duplicates"] + run["missing"] + run["failed"] for run in r["runs"])
+        out.append(
+            Row(
+                name,
+                "jobs per name afterwards (both runs)",
+                "1 each" if dup == 0 else f"{dup} duplicated, missing or failed",
+                f"{high['live_jobs']:,} and {low['live_jobs']:,} live jobs",
+                "no duplicate, none missing",
+                dup == 0 and high["live_jobs"] == low["live_jobs"] == r["creates"],
+            )
+        )
+    if "apply_rate_limit" in results:
+        for r in results["apply_rate_limit"]:
+            run = r["run"]
+            name = "rate limit"
+            out.append(
+                Row(
+                    name,
+                    f"{_n(r['creates'])} creates at --parallelism {r['parallelism']},"
+                    f" server limit {r['limit']:g} req/s",
+                    seconds(run["seconds"]),
+                    f"requests/N = {seconds(r['requests_over_limit'])};"
+                    f" floor with its 1 s burst: {seconds(r['floor_seconds'])}",
+                )
+            )
+            out.append(
+                Row(
+                    name,
+                    "time / floor the limit allows",
+                    f"{r['ratio']}x" if r["ratio"] is not None else "n/a",
+                    f"{run['retried']} requests refused (429) and retried",
+                    f"<= {RATE_LIMIT_TARGET}x",
+                    timed(r["ratio"] is not None and r["ratio"] <= RATE_LIMIT_TARGET),
+                )
+            )
+            out.append(
+                Row(
+                    name,
+                    "failures, duplicates, missing",
+                    f"{run['failed']}, {run['duplicates']}, {run['missing']}",
+                    "",
+                    "0, 0, 0",
+                    run["failed"] == run["duplicates"] == run["missing"] == 0,
+                )
+            )
+    if "inputs" in results:
+        small, large = results["inputs"]
+        name = "inputs"
+        for r in (large, small):
+            out.append(
+                Row(
+                    name,
+                    f"validate + sha256 {r['size_mb']:g} MB JSONL ({_n(r['lines'])} lines)",
+                    f"{r['mb_per_s']:g} MB/s",
+                    f"{seconds(r['seconds'])}, peak RSS {r['peak_rss_mb']:g} MB",
+                )
+            )
+        growth = large["peak_rss_mb"] - small["peak_rss_mb"]
+        out.append(
+            Row(
+                name,
+                f"peak RSS, {large['size_mb']:g} MB vs {small['size_mb']:g} MB file",
+                f"{growth:+.1f} MB",
+                f"(import alone: {small['baseline_rss_mb']:g} MB)",
+                f"independent of size (< {RSS_GROWTH_LIMIT_MB:g} MB)",
+                growth < RSS_GROWTH_LIMIT_MB,
+            )
+        )
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--quick", action="store_true", help="toy sizes: a smoke run in seconds")
+    parser.add_argument(
+        "--only", action="append", choices=NAMES, help="run only this benchmark (repeatable)"
+    )
+    parser.add_argument("--json", type=Path, help="also write the raw results to this file")
+    args = parser.parse_args(argv)
+    sizes = QUICK if args.quick else FULL
+    info = machine()
+    started = time.perf_counter()
+    results = run_all(sizes, tuple(args.only or NAMES))
+    elapsed = time.perf_counter() - started
+    lines = rows(results, quick=args.quick)
+    mode = "quick (toy sizes: timings are not judged)" if args.quick else "full"
+    print(
+        f"reconciler benchmarks, {mode}: {info['nproc']} CPUs ({info['cpu']}),"
+        f" Python {info['python']}, {info['date']}, {math.ceil(elapsed)} s"
+    )
+    print()
+    print(table(lines))
+    missed = [r for r in lines if r.met is False]
+    print()
+    print(f"{sum(r.met is True for r in lines)} targets met, {len(missed)} missed.")
+    if args.json is not None:
+        payload = {"machine": info, "mode": "quick" if args.quick else "full", "results": results}
+        args.json.write_text(json.dumps(payload, indent=2) + "\n")
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
