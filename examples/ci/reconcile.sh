@@ -152,7 +152,7 @@ apply() {
 	"${rc[@]}" -C "$root" plan --detailed-exitcode || left=$?
 	echo "$left" >"$out/after-apply-exitcode"
 	case $left in
-	0) say "Live jobs match the configuration." ;;
+	0) say "Nothing left to do." ;;
 	2) say "Changes remain (e.g. deletes waiting for a cancel to finish): the next apply does them." ;;
 	*) say "The check after apply failed (exit $left); the apply itself succeeded." ;;
 	esac

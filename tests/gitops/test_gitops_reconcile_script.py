@@ -8,7 +8,7 @@ check, apply PLANFILE, plan --detailed-exitcode). These tests run that file verb
 from __future__ import annotations
 
 import httpx
-from conftest import SECRET_KEY, CiRepo
+from conftest import SECRET_KEY, CiRepo, git
 
 MARKER = "<!-- reconciler-plan: support-analytics -->"
 
@@ -102,22 +102,24 @@ def test_pull_request_plan_then_merge_apply(ci_repo: CiRepo) -> None:
     assert "the plan is blocked by a safety guard (exit 3)" in blocked.stderr
 
 
-def test_apply_refuses_a_plan_of_another_configuration(ci_repo: CiRepo) -> None:
-    """Another merge changed the config root after the plan: exit 4 before any request."""
-    assert ci_repo.reconcile("plan").returncode == 0
-    jobs = ci_repo.root / "jobs" / "support.yaml"
+def test_apply_refuses_a_plan_of_another_configuration(offline_repo: CiRepo) -> None:
+    """Another merge changed the config root after the plan: exit 4 before any request
+    (there is no server here: reconciler is not even started)."""
+    out = offline_repo.out
+    out.mkdir()
+    (out / "plan.tfplan").write_text("{}")
+    (out / "tree").write_text(git(offline_repo.path, "rev-parse", "HEAD:cfg") + "\n")
+    jobs = offline_repo.root / "jobs" / "support.yaml"
     jobs.write_text(jobs.read_text().replace("timeout_hours: 12", "timeout_hours: 13"))
-    ci_repo.commit("another pull request, merged first")
-    url = ci_repo.env["MISTRAL_SERVER_URL"]
-    before = len(request_log(url))
+    offline_repo.commit("another pull request, merged first")
 
-    refused = ci_repo.reconcile("apply")
+    refused = offline_repo.reconcile("apply")
     assert refused.returncode == 4, refused.stderr
     assert "stale plan: cfg on this commit differs from the configuration" in refused.stderr
     assert "Nothing was applied" in refused.stderr
-    assert len(request_log(url)) == before
+    assert "==> reconciler apply" not in refused.stderr
     # On GitHub the message is an annotation that fails the job visibly.
-    annotated = ci_repo.reconcile("apply", GITHUB_ACTIONS="true")
+    annotated = offline_repo.reconcile("apply", GITHUB_ACTIONS="true")
     assert annotated.returncode == 4
     assert annotated.stderr.startswith("::error title=reconciler::stale plan:")
 
