@@ -14,6 +14,7 @@ import shutil
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,25 +100,66 @@ def user_env(home: Path) -> dict[str, str]:
     }
 
 
-def run_blocks(blocks: list[Block], cwd: Path, env: dict[str, str]) -> str:
+@dataclass
+class DocRun:
+    """The marked blocks of one document, running in the background in one shell."""
+
+    process: subprocess.Popen[str] | None  # None: skipped (``skip`` says why)
+    repo: Path  # the fresh copy it runs in
+    skip: str = ""
+
+    def output(self) -> str:
+        """Wait for it; everything it printed, after asserting it succeeded."""
+        if self.process is None:
+            pytest.skip(self.skip)
+        stdout, stderr = self.process.communicate(timeout=300)
+        shown = stdout + stderr
+        assert self.process.returncode == 0, f"exit {self.process.returncode}\n{shown[-6000:]}"
+        return shown
+
+
+def start_blocks(blocks: list[Block], repo: Path, home: Path) -> DocRun:
     parts = ["set -euo pipefail"]
     for block in blocks:
         parts.append(f"echo '### {block.doc}:{block.line}' >&2")
         parts.append(block.code)
         # errexit ignores a failure early in an `a && b` list; a block must not.
         parts.append("rc=$?; [ $rc = 0 ] || { echo 'block failed: exit '$rc >&2; exit $rc; }")
-    done = subprocess.run(
+    process = subprocess.Popen(
         ["bash", "-c", "\n".join(parts)],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
+        cwd=repo,
+        env=user_env(home),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=300,
-        check=False,
     )
-    shown = done.stdout + done.stderr
-    assert done.returncode == 0, f"exit {done.returncode}\n{shown[-6000:]}"
-    return shown
+    return DocRun(process, repo)
+
+
+@pytest.fixture(scope="module")
+def doc_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, DocRun]]:
+    """Both documents start at once (each in its own copy): they mostly wait on processes
+    starting, so running them side by side halves the wall time."""
+    runs: dict[str, DocRun] = {}
+    base = tmp_path_factory.mktemp("docs")
+    readme_blocks = doc_blocks(REPO / "README.md")
+    first = readme_blocks[0]
+    readme_blocks[0] = Block(first.doc, first.line, without_install(first.code))
+    readme_repo = fresh_copy(base / "readme" / "clone")
+    if port_in_use(8765):
+        skip = "port 8765, which the README's emulator example binds, is in use"
+        runs["readme"] = DocRun(None, readme_repo, skip)
+    else:
+        runs["readme"] = start_blocks(readme_blocks, readme_repo, base / "readme" / "home")
+    walk_repo = fresh_copy(base / "walkthrough" / "clone")
+    walk_blocks = doc_blocks(REPO / "docs" / "walkthrough.md")
+    runs["walkthrough"] = start_blocks(walk_blocks, walk_repo, base / "walkthrough" / "home")
+    yield runs
+    for run in runs.values():
+        if run.process is not None and run.process.poll() is None:
+            run.process.kill()
+            run.process.communicate()
 
 
 def quoted(path: Path) -> list[str]:
@@ -144,13 +186,9 @@ def test_every_marked_block_is_a_shell_block() -> None:
     assert all("pytest" not in block.code for block in readme)
 
 
-def test_readme_commands_work_as_written(tmp_path: Path) -> None:
-    if port_in_use(8765):
-        pytest.skip("port 8765, which the README's emulator example binds, is in use")
-    repo = fresh_copy(tmp_path / "clone")
-    blocks = doc_blocks(REPO / "README.md")
-    blocks[0] = Block(blocks[0].doc, blocks[0].line, without_install(blocks[0].code))
-    out = run_blocks(blocks, repo, user_env(tmp_path / "home"))
+def test_readme_commands_work_as_written(doc_runs: dict[str, DocRun]) -> None:
+    run = doc_runs["readme"]
+    out, repo = run.output(), run.repo
 
     assert "Plan: 6 to create, 0 to replace, 0 to cancel, 0 to delete." in out
     assert "Apply complete: 6 created, 0 cancelled, 0 deleted." in out
@@ -169,12 +207,11 @@ def test_readme_commands_work_as_written(tmp_path: Path) -> None:
         assert claim in out, claim
 
 
-def test_walkthrough_from_zero_to_applied_in_a_pull_request(tmp_path: Path) -> None:
-    repo = fresh_copy(tmp_path / "clone")
+def test_walkthrough_from_zero_to_applied_in_a_pull_request(doc_runs: dict[str, DocRun]) -> None:
+    run = doc_runs["walkthrough"]
+    out = run.output()
     doc = REPO / "docs" / "walkthrough.md"
-    out = run_blocks(doc_blocks(doc), repo, user_env(tmp_path / "home"))
-
-    jobs_repo = tmp_path / "batch-jobs"
+    jobs_repo = run.repo.parent / "batch-jobs"
     assert (jobs_repo / "evals" / "reconciler.yaml").exists()
     log = subprocess.run(
         ["git", "log", "--format=%s", "main"], cwd=jobs_repo, capture_output=True, text=True,
