@@ -11,9 +11,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from deepdiff import DeepDiff
-from deepdiff.helper import notpresent
-
 from reconciler.plan.model import FieldDiff, PathPart, format_path
 
 # Order in which fields are listed (the order of tags.desired_fields); unknown ones last.
@@ -72,6 +69,11 @@ def _field_rank(name: str) -> tuple[int, str]:
 
 
 def _container_diffs(name: str, before: Any, after: Any) -> list[FieldDiff]:
+    # Imported here: deepdiff (and the pydantic it loads) is a fifth of every command's
+    # start-up time, and only a plan with a changed container needs it.
+    from deepdiff import DeepDiff  # noqa: PLC0415
+    from deepdiff.helper import notpresent  # noqa: PLC0415
+
     tree = DeepDiff(before, after, view="tree", verbose_level=2)
     found: list[tuple[tuple[tuple[int, int, str], ...], FieldDiff]] = []
     for levels in tree.values():
