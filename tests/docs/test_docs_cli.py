@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import os
 import pty
+import re
 import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import click
@@ -19,7 +21,8 @@ from reconciler import __version__
 from reconciler.cli import cli
 
 REPO = Path(__file__).resolve().parents[2]
-ANSI_COLOUR = "\x1b["
+# SGR sequences set colours; cursor movement (progress bars on a terminal) is not colour.
+COLOUR = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def all_commands() -> Iterator[tuple[str, click.Command]]:
@@ -145,15 +148,19 @@ def applied_examples(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-@pytest.mark.parametrize("command", [["plan"], ["status"]])
-def test_colour_only_on_a_terminal_and_never_with_no_color(
-    applied_examples: Path, command: list[str]
-) -> None:
-    args = ["-C", str(applied_examples), *command]
-    coloured = run_on_a_terminal(args, REPO)
-    assert ANSI_COLOUR in coloured, coloured  # a terminal: colour
-    assert ANSI_COLOUR not in run_on_a_terminal(args, REPO, NO_COLOR="1")
-    assert ANSI_COLOUR not in run_on_a_terminal(["--no-color", *args], REPO)
+def test_colour_only_on_a_terminal_and_never_with_no_color(applied_examples: Path) -> None:
+    root = ["-C", str(applied_examples)]
+    commands = [["plan"], ["status"], ["wait", "greeting-smoke-test"]]
+    runs: list[tuple[list[str], dict[str, str]]] = []
+    for command in commands:
+        runs += [([*root, *command], {}), ([*root, *command], {"NO_COLOR": "1"})]
+    runs.append((["--no-color", *root, "plan"], {}))
+    # Each run mostly waits for its process to start: run them side by side.
+    with ThreadPoolExecutor(max_workers=len(runs)) as pool:
+        outputs = list(pool.map(lambda run: run_on_a_terminal(run[0], REPO, **run[1]), runs))
+    for (args, env), output in zip(runs, outputs, strict=True):
+        coloured = not env and "--no-color" not in args
+        assert bool(COLOUR.search(output)) == coloured, (args, env, output)
     # Not a terminal: no colour either.
-    piped = CliRunner().invoke(cli, args)
-    assert piped.exit_code == 0 and ANSI_COLOUR not in piped.output
+    piped = CliRunner().invoke(cli, [*root, "plan"])
+    assert piped.exit_code == 0 and not COLOUR.search(piped.output)

@@ -8,8 +8,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import CiRepo
-from gitops_fake_forge import GITHUB_TOKEN, GITLAB_TOKEN, FakeForge, zip_folder
+
+from gitops.fake_forge import GITHUB_TOKEN, GITLAB_TOKEN, FakeForge, zip_folder
+from gitops.support import CiRepo
 
 MARKER = "<!-- reconciler-plan: support-analytics -->"
 HEAD = "a1" * 20  # the pull request's head commit

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from conftest import FORGE, RECONCILE, REPO, base_env
+
+from gitops.support import FORGE, RECONCILE, REPO, base_env
 
 GITHUB = REPO / "examples" / "ci" / "github" / "reconciler.yml"
 GITLAB = REPO / "examples" / "ci" / "gitlab" / ".gitlab-ci.yml"

@@ -8,7 +8,8 @@ check, apply PLANFILE, plan --detailed-exitcode). These tests run that file verb
 from __future__ import annotations
 
 import httpx
-from conftest import SECRET_KEY, CiRepo, git
+
+from gitops.support import SECRET_KEY, CiRepo, git
 
 MARKER = "<!-- reconciler-plan: support-analytics -->"
 

@@ -1,0 +1,1 @@
+"""Tests of the CI recipes in examples/ci/ and the pre-commit hook."""
