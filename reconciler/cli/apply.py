@@ -57,7 +57,8 @@ def confirm(p: Plan, *, auto_approve: bool, what: str) -> None:
     click.echo("  Only 'yes' will be accepted to approve.\n")
     answer = click.prompt("  Enter a value", default="", show_default=False)
     if answer.strip() != "yes":
-        raise Declined(f"{what} cancelled.")
+        command = click.get_current_context().info_name or "apply"
+        raise Declined(f"{command.capitalize()} cancelled: only 'yes' approves.")
 
 
 def execute(g: Globals, client: MistralClient, p: Plan, *, root: Path, parallelism: int) -> None:

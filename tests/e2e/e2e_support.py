@@ -372,6 +372,11 @@ class E2E:
         self.server.stop()
 
 
+def flat(text: str) -> str:
+    """Whitespace collapsed: messages are wrapped to the terminal width."""
+    return " ".join(text.split())
+
+
 def plan_json(result: Result) -> dict[str, Any]:
     assert result.code in (0, 2), str(result)
     document: dict[str, Any] = json.loads(result.stdout)
