@@ -234,3 +234,14 @@ def test_walkthrough_from_zero_to_applied_in_a_pull_request(doc_runs: dict[str, 
     assert len(claims) >= 4
     for claim in claims:
         assert claim in out, claim
+
+
+def test_the_readme_config_example_is_a_valid_root(tmp_path: Path) -> None:
+    from reconciler.config.loader import load
+
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    (example,) = re.findall(r"```yaml\n(.*?)```", text, flags=re.DOTALL)
+    assert example.startswith("# yaml-language-server: $schema=../schemas/config.schema.json\n")
+    (tmp_path / "reconciler.yaml").write_text(example)
+    state = load(tmp_path)
+    assert [job.name for job in state.jobs] == ["wine-quick"]
