@@ -38,6 +38,8 @@ def machine() -> dict[str, str]:
         "cpu": model,
         "python": platform.python_version(),
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        # Other processes compete for the same CPUs: the timings mean little when this is high.
+        "load": " ".join(f"{x:.1f}" for x in os.getloadavg()),
     }
 
 
