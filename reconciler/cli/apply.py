@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 
 import click
 
@@ -61,6 +66,25 @@ def confirm(p: Plan, *, auto_approve: bool, what: str) -> None:
         raise Declined(f"{command.capitalize()} cancelled: only 'yes' approves.")
 
 
+@contextlib.contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a CI job cancelled, ``kill``) stops an apply like Ctrl-C does: nothing new
+    starts, what is in flight finishes and is reported. A second signal is not caught."""
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        signal.signal(signal.SIGTERM, previous)
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread (tests' CliRunner)
+        return
+    previous = signal.signal(signal.SIGTERM, interrupt) or signal.SIG_DFL
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def execute(g: Globals, client: MistralClient, p: Plan, *, root: Path, parallelism: int) -> None:
     """Run the plan, printing one line per step; raise ApplyFailed when anything failed."""
     click.echo("")
@@ -75,7 +99,8 @@ def execute(g: Globals, client: MistralClient, p: Plan, *, root: Path, paralleli
         settings=Settings(parallelism=parallelism, debug=g.debug),
         emit=emit,
     )
-    result = executor.execute(p)
+    with terminate_as_interrupt():
+        result = executor.execute(p)
     click.echo("")
     if result.failed:
         raise ApplyFailed(result.report())

@@ -3,7 +3,7 @@
 After every kill the plan shows exactly the remaining work, read against live state
 observed independently through the SDK, and no name ever has a duplicate; the next full
 run converges. Kills land while creating, while replacing and while destroying; a Ctrl-C
-(SIGINT) stops cleanly and leaves the same guarantees.
+(SIGINT) or a SIGTERM (a cancelled CI job) stops cleanly and leaves the same guarantees.
 
 Kill points are counted in completed actions (lines the apply prints as it goes) plus a
 random few milliseconds, so every kill lands mid-run whatever the machine's speed.
@@ -146,9 +146,13 @@ def test_kills_while_creating_replacing_and_destroying_lose_nothing(e2e: E2E) ->
     assert e2e.live.jobs(ws) == []
 
 
-def test_ctrl_c_stops_starting_work_and_the_next_apply_finishes_it(e2e: E2E) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_an_interrupt_stops_starting_work_and_the_next_apply_finishes_it(
+    shared_e2e: E2E, signum: signal.Signals
+) -> None:
+    e2e = shared_e2e
     names = [f"job-{i:02d}" for i in range(60)]
-    root = e2e.root("sigint", inline_jobs(names))
+    root = e2e.root(f"interrupted-{int(signum)}", inline_jobs(names))
     ws = root.workspace
     e2e.admin.faults(latency=0.05)  # slow enough to interrupt half-way
     process = e2e.cli.start(
@@ -165,7 +169,7 @@ def test_ctrl_c_stops_starting_work_and_the_next_apply_finishes_it(e2e: E2E) -> 
     for line in process.stdout:
         lines.append(line)
         if sum("Creation complete" in x for x in lines) == 10:
-            process.send_signal(signal.SIGINT)
+            process.send_signal(signum)
             break
     rest, errors = process.communicate(timeout=30)
     output = "".join(lines) + rest + errors
