@@ -29,12 +29,15 @@ def test_plan_only_ever_sends_get_requests(e2e: E2E, tmp_path: Path) -> None:
     root.write()
     e2e.admin.clear_log()
 
-    text = e2e.cli.run(root, "plan", "--detailed-exitcode")
+    text = e2e.cli.run(root, "--debug", "plan", "--detailed-exitcode")
     document = plan_json(e2e.cli.run(root, "plan", "--format", "json"))
     e2e.cli.run(root, "plan", "--format", "markdown", "--out", str(tmp_path / "p.tfplan"))
     e2e.cli.run(root, "plan", "--destroy", "--allow-destroy=3")
 
     assert text.code == 2, str(text)
+    # --debug logs every request; the key is redacted (Cli.run checks no output holds it).
+    assert "[debug] --> GET " in text.stderr
+    assert "    authorization: Bearer ***\n" in text.stderr
     assert (planned(document, "create"), planned(document, "replace")) == (["added"], ["edited"])
     assert planned(document, "cancel") == ["removed"]
     log = e2e.admin.log()

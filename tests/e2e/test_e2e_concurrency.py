@@ -11,12 +11,12 @@ from e2e_support import E2E, inline_jobs
 
 
 def test_two_racing_applies_converge_after_one_more_apply(e2e: E2E) -> None:
-    names = [f"race-{i:02d}" for i in range(24)]
+    names = [f"race-{i:02d}" for i in range(32)]
     root = e2e.root("race", inline_jobs(names), max_destroy=100)
     ws = root.workspace
     # Slow answers widen the window in which both processes have planned and neither has
     # finished creating, so the race really happens.
-    e2e.admin.faults(latency=0.15)
+    e2e.admin.faults(latency=0.25)
     racers = [
         e2e.cli.start(root, "apply", "--auto-approve", stdout=subprocess.PIPE) for _ in range(2)
     ]
