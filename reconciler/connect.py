@@ -28,7 +28,6 @@ import httpx
 
 from reconciler import api
 from reconciler.client import MistralClient
-from reconciler.emulator import LOCAL_BASE_URL, Emulator, InProcessTransport
 from reconciler.errors import ReconcilerError
 
 LOCAL: Literal["local"] = "local"
@@ -38,19 +37,10 @@ LOCAL_TOKEN = "reconciler-local-emulator"
 # Sent to a loopback server when no key is set (the emulator accepts any non-empty token).
 LOOPBACK_PLACEHOLDER_TOKEN = "reconciler-loopback-no-key"
 EMULATOR_DB = Path(".reconciler") / "emulator.sqlite3"
+# The in-process emulator's base URL: never resolved, no socket is opened.
+LOCAL_BASE_URL = "http://emulator.invalid"
 
 _MISTRAL = httpx.URL(api.DEFAULT_SERVER_URL)
-
-
-class LocalTransport(InProcessTransport):
-    """The in-process emulator, closed (its SQLite connections) with the client."""
-
-    def __init__(self, emulator: Emulator) -> None:
-        super().__init__(emulator)
-        self.emulator = emulator
-
-    def close(self) -> None:
-        self.emulator.close()
 
 
 class ServerPolicyError(ReconcilerError):
@@ -118,7 +108,7 @@ def make_client(
         return MistralClient(
             LOCAL_BASE_URL,
             LOCAL_TOKEN,
-            transport=LocalTransport(Emulator(db_path)),
+            transport=_local_transport(db_path),
             debug_log=debug_log,
         )
 
@@ -132,6 +122,24 @@ def make_client(
         key = LOOPBACK_PLACEHOLDER_TOKEN
     assert server.trusted  # resolve_server refused every untrusted URL
     return MistralClient(server.url, key, transport=transport, debug_log=debug_log)
+
+
+def _local_transport(db_path: Path) -> httpx.BaseTransport:
+    """The in-process emulator, closed (its SQLite connections) with the client.
+
+    Imported here, not at the top: only ``local`` needs the emulator (and Werkzeug), and
+    every other command start-up is faster without them."""
+    from reconciler.emulator import Emulator, InProcessTransport  # noqa: PLC0415
+
+    class LocalTransport(InProcessTransport):
+        def __init__(self, emulator: Emulator) -> None:
+            super().__init__(emulator)
+            self.emulator = emulator
+
+        def close(self) -> None:
+            self.emulator.close()
+
+    return LocalTransport(Emulator(db_path))
 
 
 def is_loopback_host(host: str) -> bool:

@@ -10,7 +10,6 @@ from types import FrameType
 import click
 
 from reconciler.cli.context import get_globals
-from reconciler.emulator import Emulator, Faults, serve
 
 DEFAULT_DB = Path(".reconciler") / "emulator.sqlite3"
 
@@ -152,6 +151,9 @@ def serve_command(
       MISTRAL_SERVER_URL=http://127.0.0.1:8765 reconciler -C examples plan
       reconciler emulator serve --port 0 --db /tmp/emu.sqlite3 --rate-5xx 0.1 --seed 1
     """
+    # Imported here so that only `emulator serve` (and `server: local`) pay for Werkzeug.
+    from reconciler.emulator import Emulator, Faults, serve  # noqa: PLC0415
+
     path = db_path if db_path is not None else get_globals().root / DEFAULT_DB
     faults = Faults(
         latency=latency,
