@@ -6,7 +6,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from e2e_support import E2E
+
+from e2e.harness import E2E
 
 SLOW = 0.01  # jobs stay QUEUED for ~100 s: a test raises the speed where it needs to
 

@@ -9,7 +9,8 @@ import uuid
 from pathlib import Path
 
 import pytest
-from e2e_support import E2E, chat_requests, flat, inline_jobs, plan_json, planned
+
+from e2e.harness import E2E, chat_requests, flat, inline_jobs, plan_json, planned
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from __future__ import annotations
 import subprocess
 from collections import Counter
 
-from e2e_support import E2E, inline_jobs
+from e2e.harness import E2E, inline_jobs
 
 
 def test_two_racing_applies_converge_after_one_more_apply(e2e: E2E) -> None:

@@ -21,7 +21,8 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from e2e_support import E2E, Cli, Root, inline_jobs, plan_json, planned
+
+from e2e.harness import E2E, Cli, Root, inline_jobs, plan_json, planned
 
 SEED = 5150
 N_JOBS = 200

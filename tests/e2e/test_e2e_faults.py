@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from e2e_support import E2E, chat_requests
+from e2e.harness import E2E, chat_requests
 
 FAULTS: dict[str, Any] = {
     "latency": 0.02,

@@ -8,7 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from e2e_support import E2E, NAME_TAG, WORKSPACE_TAG, Root, chat_requests, inline_jobs
+
+from e2e.harness import E2E, NAME_TAG, WORKSPACE_TAG, Root, chat_requests, inline_jobs
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 
-from e2e_support import E2E, inline_jobs, plan_json, planned
+from e2e.harness import E2E, inline_jobs, plan_json, planned
 
 
 def test_apply_status_edit_replace_remove_destroy(e2e: E2E) -> None:

@@ -10,7 +10,8 @@ import subprocess
 import time
 
 import pytest
-from e2e_support import E2E, inline_jobs
+
+from e2e.harness import E2E, inline_jobs
 
 PROMPT = b"Enter a value:"
 TIMEOUT = 60.0
