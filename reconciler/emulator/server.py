@@ -1,18 +1,92 @@
-"""Serving the emulator over HTTP with Werkzeug's threaded server (a thread per request)."""
+"""Serving the emulator over HTTP with Werkzeug's threaded server (a thread per connection).
+
+Werkzeug's development server closes every connection after one response, because
+``http.server`` cannot tell where an unread request body ends. The real API keeps
+connections alive, and a new connection (and server thread) per request cost client and
+server about as much CPU as the request itself. So the emulator keeps a connection when it
+can find the next request line: the body has a ``Content-Length`` and what the application
+left unread of it is small enough to read and discard. Otherwise (a chunked body, a large
+unread upload, an error, the client asking to close) the connection closes as before.
+"""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Iterator
+from typing import IO, TYPE_CHECKING, Any, cast
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.wsgi import LimitedStream
 
 if TYPE_CHECKING:
-    from _typeshed.wsgi import WSGIApplication, WSGIEnvironment
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+_HANDLER_KEY = "reconciler.emulator.handler"
+_MAX_DISCARD = 1024 * 1024  # unread request body worth reading to keep the connection
+
+
+class _Discarded:
+    """Stands in for the socket's reader while Werkzeug "drains" it after a response: what
+    follows on a kept connection is the next request, not this one's leftovers."""
+
+    def read(self, size: int = -1) -> bytes:
+        return b""
 
 
 class _Handler(WSGIRequestHandler):
+    # A response is written in pieces (headers, then body): on a kept connection, Nagle's
+    # algorithm would hold the body back until the client's delayed ACK (40 ms).
+    disable_nagle_algorithm = True
+
+    def make_environ(self) -> WSGIEnvironment:
+        environ = super().make_environ()
+        self._body: LimitedStream | None = None
+        self._keep = False
+        self._failed = False
+        length = environ.get("CONTENT_LENGTH") or "0"
+        if not environ.get("wsgi.input_terminated") and length.isdigit():
+            self._body = LimitedStream(cast("IO[bytes]", self.rfile), int(length))
+            environ["wsgi.input"] = self._body
+        environ[_HANDLER_KEY] = self
+        return environ
+
+    def send_header(self, keyword: str, value: str) -> None:
+        # Werkzeug sends "Connection: close" with every response; leave it out when the
+        # connection can be kept (http.server then reads the next request from it).
+        if keyword.lower() == "connection" and value.lower() == "close" and self._keepable():
+            self._keep = True
+            return
+        super().send_header(keyword, value)
+
+    def _keepable(self) -> bool:
+        body = getattr(self, "_body", None)
+        return (
+            body is not None
+            and not self._failed
+            and not self.close_connection  # the client asked to close, or HTTP/1.0
+            and body.limit - body.tell() <= _MAX_DISCARD
+        )
+
+    def finish_response(self) -> None:
+        """The application is done: read what it left of the body, so that the next
+        request starts where this one ends."""
+        if not self._keep or self._body is None:
+            return
+        while self._body.read(64 * 1024):
+            pass
+        self._saved_rfile: Any = self.rfile
+        self.rfile = cast("Any", _Discarded())
+
+    def restore(self) -> None:
+        saved = getattr(self, "_saved_rfile", None)
+        if saved is not None:
+            self.rfile = saved
+            self._saved_rfile = None
+
+    def fail(self) -> None:
+        self._failed = True
+        self.close_connection = True
+
     def connection_dropped(
         self, error: BaseException, environ: WSGIEnvironment | None = None
     ) -> None:
@@ -24,9 +98,47 @@ class _Handler(WSGIRequestHandler):
         """Silent: the emulator keeps its own request log, and benchmarks send thousands."""
 
 
+class _Finishing:
+    """The application's response body, telling the handler when it has been sent."""
+
+    def __init__(self, chunks: Iterable[bytes], handler: _Handler) -> None:
+        self._chunks = chunks
+        self._handler = handler
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            yield from self._chunks
+        except BaseException:
+            self._handler.fail()
+            raise
+        self._handler.finish_response()
+
+    def close(self) -> None:
+        self._handler.restore()
+        close = getattr(self._chunks, "close", None)
+        if close is not None:
+            close()
+
+
+class _KeepAlive:
+    """WSGI middleware between Werkzeug's handler and the emulator (see the module doc)."""
+
+    def __init__(self, app: WSGIApplication) -> None:
+        self.app = app
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        handler: _Handler = environ.pop(_HANDLER_KEY)
+        try:
+            chunks = self.app(environ, start_response)
+        except BaseException:
+            handler.fail()
+            raise
+        return _Finishing(chunks, handler)
+
+
 def make_emulator_server(app: WSGIApplication, host: str, port: int) -> BaseWSGIServer:
     """Bind (``port=0``: any free port) and return the server, not yet serving."""
-    return make_server(host, port, app, threaded=True, request_handler=_Handler)
+    return make_server(host, port, _KeepAlive(app), threaded=True, request_handler=_Handler)
 
 
 def server_url(server: BaseWSGIServer) -> str:
