@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 _MB = 1024 * 1024
+_CHILD_TIMEOUT = 600.0
 
 # The child's own peak RSS: VmHWM belongs to its address space. (Linux carries
 # ru_maxrss over fork and exec, so a child of a big benchmark process would report the
@@ -103,7 +104,11 @@ def generate(path: Path, size_mb: int) -> int:
 
 def _child(code: str, *args: str) -> dict[str, Any]:
     result = subprocess.run(
-        [sys.executable, "-c", code, *args], capture_output=True, text=True, check=True
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=_CHILD_TIMEOUT,  # 512 MB takes seconds; a hang must not hold the run
     )
     loaded: dict[str, Any] = json.loads(result.stdout)
     return loaded
