@@ -57,8 +57,10 @@ class Settings:
     poll_initial: float = 0.25
     poll_max: float = 5.0
     # Create calls sent for one change at most, each after its predecessor's outcome was
-    # resolved as "not created" by a create-id lookup.
-    create_attempts: int = 5
+    # resolved as "not created" by a create-id lookup. A resend is safe (the lookup proved
+    # the earlier one did nothing), so this is generous: a flaky API costs a little time,
+    # not a failed apply.
+    create_attempts: int = 8
     # Create-id lookups (each one retried by the client too) before an unknown outcome is
     # given up on. Resolving it is what keeps a create exactly-once, so it gets more tries.
     lookup_attempts: int = 4
