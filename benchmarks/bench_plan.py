@@ -161,25 +161,27 @@ def run_scale(n: int = 10_000, *, page_size: int = api.PAGE_SIZE) -> dict[str, A
     }
 
 
-def run_growth(sizes: tuple[int, ...] = (1_000, 10_000, 100_000)) -> dict[str, Any]:
+def run_growth(
+    sizes: tuple[int, ...] = (1_000, 10_000, 100_000), rounds: int = 3
+) -> dict[str, Any]:
     """Pure :func:`plan` time at each size: its CPU time (``time.process_time``: the
-    planner is single-threaded, and other processes on the machine must not skew the
-    factor), best of 5 runs below 10k, 3 below 100k, else 2. Digests are computed
-    inside, as for specs fresh from the loader."""
-    timings: dict[int, float] = {}
-    for n in sizes:
-        w = world.build(n)
-        live = w.live_jobs()
-        repeats = 5 if n < 10_000 else 3 if n < 100_000 else 2
-        best = math.inf
-        for _ in range(repeats):
-            desired = w.fresh_desired()
-            started = time.process_time()
-            p = plan(desired, live, Policy(max_destroy=n), workspace=world.WORKSPACE)
-            best = min(best, time.process_time() - started)
-            if _summary(p) != w.expected_summary():
-                raise RuntimeError(f"unexpected plan at {n}: {_summary(p)}")
-        timings[n] = best
+    planner is single-threaded), the best of several runs (other processes only ever add
+    time). The sizes take turns, ``rounds`` times (each round runs a size 100,000 / n
+    times, at most 3), so that a busy spell of the machine does not fall on one size
+    only. Digests are computed inside, as for specs fresh from the loader."""
+    worlds = {n: world.build(n) for n in sizes}
+    lives = {n: w.live_jobs() for n, w in worlds.items()}
+    timings = dict.fromkeys(sizes, math.inf)
+    for _ in range(rounds):
+        for n in sizes:
+            w = worlds[n]
+            for _ in range(max(1, min(3, 100_000 // n))):
+                desired = w.fresh_desired()
+                started = time.process_time()
+                p = plan(desired, lives[n], Policy(max_destroy=n), workspace=world.WORKSPACE)
+                timings[n] = min(timings[n], time.process_time() - started)
+                if _summary(p) != w.expected_summary():
+                    raise RuntimeError(f"unexpected plan at {n}: {_summary(p)}")
     factors = [round(timings[b] / timings[a], 1) for a, b in itertools.pairwise(sizes)]
     return {
         "benchmark": "plan_growth",
