@@ -25,6 +25,16 @@ from reconciler.render import text as text_view
 
 FORMATS = ("text", "json", "markdown")
 
+# Shared by plan and show.
+format_option = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="text",
+    show_default=True,
+    help="text (Terraform-style), json (schemas/plan.schema.json) or markdown (PR comment).",
+)
+
 
 # Shared by plan, apply and destroy (click builds a fresh Option each time it is applied).
 allow_destroy_option = click.option(
@@ -104,14 +114,7 @@ def plan_context(g: Globals, planned: Planned) -> planfile.PlanContext:
 
 
 @click.command("plan")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(FORMATS),
-    default="text",
-    show_default=True,
-    help="text (Terraform-style), json (schemas/plan.schema.json) or markdown (PR comment).",
-)
+@format_option
 @click.option(
     "--detailed-exitcode",
     is_flag=True,

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from reconciler.cli.context import get_globals
-from reconciler.cli.plan import FORMATS, marker_option, render
+from reconciler.cli.plan import format_option, marker_option, render
 from reconciler.plan import planfile
 
 
@@ -17,14 +17,7 @@ from reconciler.plan import planfile
     metavar="PLANFILE",
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(FORMATS),
-    default="text",
-    show_default=True,
-    help="text (Terraform-style), json (schemas/plan.schema.json) or markdown (PR comment).",
-)
+@format_option
 @marker_option
 def show_command(planfile_path: Path, fmt: str, marker: bool) -> None:
     """Print a plan saved with `plan --out`, exactly as it will be applied.
