@@ -90,21 +90,36 @@ class JobSpec:
         version of the job. Policy fields (max_attempts, on_change, prevent_destroy,
         history_limit) are not part of it: changing them never re-runs a job. Local inputs
         count by content, not by path: renaming a data file changes nothing."""
+        identity = self._identity(requests=None)
+        if self.requests_json is not None:
+            identity["requests"] = json.loads(self.requests_json)
+        return identity
+
+    def _identity(self, *, requests: Any) -> dict[str, Any]:
         return {
             "endpoint": self.endpoint,
             "model": self.model,
             "agent_id": self.agent_id,
             "inputs": [i.sha256 for i in self.inputs],
             "input_files": list(self.input_files),
-            "requests": None if self.requests_json is None else json.loads(self.requests_json),
+            "requests": requests,
             "metadata": dict(self.metadata),
             "timeout_hours": self.timeout_hours,
         }
 
     @cached_property
     def digest(self) -> str:
-        """Canonical digest of :meth:`identity` (hex sha256)."""
-        return hashlib.sha256(canonical_json(self.identity()).encode()).hexdigest()
+        """Canonical digest of :meth:`identity` (hex sha256 of its canonical JSON).
+
+        ``requests_json`` is canonical JSON already, so it is spliced into the text as it
+        stands instead of being decoded and encoded again (half of the planner's time at
+        scale). The splice point is unique: every value before the ``requests`` key is a
+        string, a list of strings or a string map, whose encoding never holds a bare
+        ``"requests":null``."""
+        text = canonical_json(self._identity(requests=None))
+        if self.requests_json is not None:
+            text = text.replace('"requests":null', '"requests":' + self.requests_json, 1)
+        return hashlib.sha256(text.encode()).hexdigest()
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reconciler.config.loader import load
-from reconciler.config.model import canonical_json
+from reconciler.config.model import JobSpec, canonical_json
 
 MODELS = ["mistral-small-latest", "mistral-medium-latest", "ministral-8b-latest"]
 ENDPOINTS = ["/v1/chat/completions", "/v1/embeddings", "/v1/moderations"]
@@ -215,3 +215,37 @@ def test_digest_is_stable_across_runs() -> None:
         "timeout_hours": 24,
     }
     assert digest(spec) == hashlib.sha256(canonical_json(identity).encode()).hexdigest()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    text=st.text(max_size=20),
+    requests=st.lists(
+        st.fixed_dictionaries(
+            {
+                "custom_id": st.text(max_size=8),
+                "body": st.dictionaries(
+                    st.text(max_size=8), st.one_of(st.none(), st.text(max_size=8), st.integers())
+                ),
+            }
+        ),
+        max_size=3,
+    ),
+)
+def test_digest_is_the_canonical_identity_hash_whatever_the_values(
+    text: str, requests: list[dict[str, Any]]
+) -> None:
+    # The digest splices the (canonical) inline requests into the identity's JSON without
+    # decoding them: values that spell the splice point must not fool it.
+    tricky = f'"requests":null,{text}'
+    spec = JobSpec(
+        name="j",
+        endpoint="/v1/chat/completions",
+        model=tricky,
+        agent_id=None,
+        input_files=(tricky,),
+        requests_json=canonical_json(requests),
+        metadata=(("requests", tricky), (tricky, "null")),
+    )
+    expected = hashlib.sha256(canonical_json(spec.identity()).encode()).hexdigest()
+    assert spec.digest == expected
