@@ -28,6 +28,10 @@ Decisions where the contract is silent (the strict choice, so clients cope):
 - The exploded metadata form cannot filter on keys named like a list parameter (``page``,
   ``model``...); the ``metadata=<json>`` form can.
 - ``expiry`` on upload is in hours. Upload ``purpose`` defaults to ``fine-tune``.
+- ``GET /v1/files/{id}/url`` (the SDK's ``get_signed_url``) signs, with an HMAC secret kept
+  in the database, a URL under ``/_emulator/blobs/{id}`` on the same host: like a blob
+  store's, it downloads without a bearer token until ``expiry`` hours of emulated time
+  have passed, and a forged or expired one is a 403.
 - Timeouts count from creation: a job whose queue + run time exceeds ``timeout_hours`` x
   ``hour_length`` seconds ends TIMEOUT_EXCEEDED at that deadline with partial results.
 - The ``rate_limit`` fault is a token bucket per process (shared by its threads), not per

@@ -12,7 +12,9 @@ tests steer an emulator running in another process.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
+import secrets
 import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -31,7 +33,7 @@ from reconciler.emulator.faults import FaultInjector, Faults
 from reconciler.emulator.files import Caller, Files, UploadSink
 from reconciler.emulator.jobs import Jobs
 from reconciler.emulator.store import LoggedRequest, Settings, Store
-from reconciler.emulator.validation import query_bool
+from reconciler.emulator.validation import query_bool, query_int
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -82,10 +84,14 @@ _API = Map(
         Rule(f"{FILES_PATH}/<file_id>", methods=["GET"], endpoint="get_file"),
         Rule(f"{FILES_PATH}/<file_id>", methods=["DELETE"], endpoint="delete_file"),
         Rule(f"{FILES_PATH}/<file_id>/content", methods=["GET"], endpoint="download_file"),
+        Rule(f"{FILES_PATH}/<file_id>/url", methods=["GET"], endpoint="signed_url"),
         Rule(f"{ADMIN_PREFIX}faults", methods=["GET", "PUT"], endpoint="admin_faults"),
         Rule(f"{ADMIN_PREFIX}requests", methods=["GET", "DELETE"], endpoint="admin_requests"),
         Rule(f"{ADMIN_PREFIX}clock", methods=["GET", "POST"], endpoint="admin_clock"),
         Rule(f"{ADMIN_PREFIX}settings", methods=["GET", "PUT"], endpoint="admin_settings"),
+        # Where signed URLs point: like a blob store, it needs no bearer token, only a valid
+        # signature that has not expired.
+        Rule(f"{ADMIN_PREFIX}blobs/<file_id>", methods=["GET"], endpoint="admin_blob"),
     ]
 )
 
@@ -330,6 +336,8 @@ class Emulator:
                 return self._download(request, caller, args["file_id"])
             case "delete_file":
                 return _json(self._files.delete(caller, args["file_id"]))
+            case "signed_url":
+                return _json(self._signed_url(request, caller, args["file_id"]))
         raise NotFound()
 
     def _upload(self, request: _Request, caller: Caller) -> dict[str, Any]:
@@ -360,13 +368,56 @@ class Emulator:
         response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
         return response
 
+    # --- signed URLs -------------------------------------------------------------------
+
+    def _signed_url(self, request: _Request, caller: Caller, file_id: str) -> dict[str, Any]:
+        """``GET /v1/files/{id}/url?expiry=HOURS``: a URL that downloads the file without a
+        token until it expires (default 24 hours of emulated time)."""
+        hours, problem = query_int("expiry", request.args.get("expiry", "24"), 1, None)
+        if problem is not None:
+            raise errors.validation_failed([problem])
+        self._files.get(caller, file_id)  # 404 unless the caller can see the file
+        expires = int(caller.now + 3600 * int(hours or 24))
+        query = (
+            f"owner={caller.owner}&se={expires}&sig={self._sign(file_id, caller.owner, expires)}"
+        )
+        return {"url": f"{request.host_url}{ADMIN_PREFIX[1:]}blobs/{file_id}?{query}"}
+
+    def _sign(self, file_id: str, owner: str, expires: int) -> str:
+        settings_secret = self._store.setting("url_secret")
+        if not isinstance(settings_secret, str):
+            # First use: one secret per database, shared by every process serving it.
+            self._store.put_settings_if_absent(url_secret=secrets.token_hex(32))
+            settings_secret = self._store.setting("url_secret")
+        message = f"{file_id}\n{owner}\n{expires}".encode()
+        return hmac.new(str(settings_secret).encode(), message, hashlib.sha256).hexdigest()
+
+    def _blob(self, request: _Request, file_id: str) -> Response:
+        owner = request.args.get("owner", "")
+        try:
+            expires = int(request.args.get("se", ""))
+        except ValueError:
+            expires = 0
+        expected = self._sign(file_id, owner, expires)
+        if not hmac.compare_digest(expected, request.args.get("sig", "")):
+            return _json(errors.error_body("The signature of this URL is not valid"), 403)
+        now = self.clock.now() + self._store.settings().clock_offset
+        if now > expires:
+            return _json(errors.error_body("This signed URL has expired"), 403)
+        try:
+            return self._download(request, Caller(owner=owner, now=now), file_id)
+        except errors.ApiError as err:
+            return _json(err.body, err.status, err.headers)
+
     # --- admin -------------------------------------------------------------------------
 
     def _admin(self, request: _Request) -> Response:
         try:
-            endpoint, _ = _API.bind_to_environ(request.environ).match()
+            endpoint, args = _API.bind_to_environ(request.environ).match()
             body = request.get_json(silent=True) if request.method in ("PUT", "POST") else None
             match endpoint, request.method:
+                case "admin_blob", _:
+                    return self._blob(request, args["file_id"])
                 case "admin_faults", "PUT":
                     self.set_faults(Faults.from_json(body))
                     return _json(self.faults().to_json())

@@ -303,6 +303,20 @@ class Store:
                 [(key, json.dumps(value)) for key, value in values.items()],
             )
 
+    def setting(self, key: str) -> Any:
+        """One raw setting (None when unset), for keys that Settings does not model."""
+        with self._connection() as conn:
+            row = conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+        return json.loads(row["value"]) if row else None
+
+    def put_settings_if_absent(self, **values: Any) -> None:
+        """Set keys that are unset; a concurrent first writer wins (so all agree)."""
+        with self.write() as conn:
+            conn.executemany(
+                "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
+                [(key, json.dumps(value)) for key, value in values.items()],
+            )
+
     def add_clock_offset(self, seconds: float) -> float:
         """Atomically move the emulated clock forward; returns the new offset."""
         with self.write() as conn:

@@ -171,6 +171,8 @@ def test_every_response_kind_validates(
     ok("RetrieveFileOut", emulator_client.get(f"{FILES}/{file['id']}"))
     ok("ListFilesOut", emulator_client.get(FILES))
     ok("ListFilesOut", emulator_client.get(FILES, params={"include_total": "false"}))
+    signed = ok("FileSignedURL", emulator_client.get(f"{FILES}/{file['id']}/url"))
+    assert emulator_client.get(signed["url"], headers={"Authorization": ""}).status_code == 200
 
     created = ok(
         "BatchJobOut",
@@ -214,6 +216,7 @@ def test_every_response_kind_validates(
         seen.add(schema)
     assert seen == {
         "UploadFileOut",
+        "FileSignedURL",
         "RetrieveFileOut",
         "ListFilesOut",
         "BatchJobOut",

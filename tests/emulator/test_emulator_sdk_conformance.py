@@ -68,6 +68,14 @@ def test_every_operation_through_the_sdk(sdk: Mistral, served: Any) -> None:
         assert download.read() == content
     finally:
         download.close()
+    # A signed URL downloads without the bearer token, until it expires.
+    signed = sdk.files.get_signed_url(file_id=uploaded.id, expiry=1)
+    assert signed.url.startswith(served.url)
+    assert httpx.get(signed.url, timeout=10).content == content
+    forged = signed.url.replace("sig=", "sig=0")
+    assert httpx.get(forged, timeout=10).status_code == 403
+    advance(served.url, 3601)
+    assert httpx.get(signed.url, timeout=10).status_code == 403
 
     # --- jobs: create both ways, list with filters -------------------------------------------
     from_file = sdk.batch.jobs.create(
