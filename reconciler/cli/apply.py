@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import signal
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,15 +12,15 @@ from types import FrameType
 import click
 
 from reconciler.apply.executor import Executor, Settings
-from reconciler.apply.follow import Follower, current_versions
 from reconciler.cli.context import Globals, get_globals
 from reconciler.cli.plan import allow_destroy_option, guard_error, make_plan, render
 from reconciler.cli.session import (
     client_for,
     connect,
+    existing,
+    follower,
     load_desired,
     stdin_is_tty,
-    stdout_is_tty,
 )
 from reconciler.client import MistralClient
 from reconciler.errors import ApplyFailed, ReconcilerError, StalePlanError
@@ -108,19 +107,11 @@ def execute(g: Globals, client: MistralClient, p: Plan, *, root: Path, paralleli
 
 
 def follow(g: Globals, client: MistralClient, workspace: str, names: list[str]) -> None:
-    live = current_versions(read_live_state(client, workspace))
-    names = [n for n in names if n in live]
+    names = existing(client, workspace, names)
     if not names:
         return
     click.echo("\nWaiting for the jobs to finish...")
-    follower = Follower(
-        client,
-        workspace,
-        out=sys.stdout,
-        tty=stdout_is_tty(),
-        color=g.color_for(sys.stdout),
-    )
-    result = follower.follow(names)
+    result = follower(g, client, workspace).follow(names)
     click.echo(result.report())
     if result.unsuccessful:
         raise ApplyFailed("some jobs did not succeed (see above)")

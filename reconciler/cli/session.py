@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterable
 
 import click
 
+from reconciler.apply.follow import Follower, current_versions
 from reconciler.cli.context import Globals
 from reconciler.client import MistralClient
 from reconciler.config.loader import load
 from reconciler.config.model import DesiredState
 from reconciler.connect import make_client
+from reconciler.live import read_live_state
 
 
 def load_desired(g: Globals) -> DesiredState:
@@ -45,3 +48,21 @@ def stdin_is_tty() -> bool:
 
 def stdout_is_tty() -> bool:
     return sys.stdout.isatty()
+
+
+def existing(client: MistralClient, workspace: str, names: Iterable[str]) -> list[str]:
+    """The ``names`` that have a live job, in the order given."""
+    live = current_versions(read_live_state(client, workspace))
+    return [name for name in names if name in live]
+
+
+def follower(g: Globals, client: MistralClient, workspace: str, *, poll: float = 1.0) -> Follower:
+    """Progress bars on stdout (redrawn on a terminal, coloured as the globals allow)."""
+    return Follower(
+        client,
+        workspace,
+        out=sys.stdout,
+        tty=stdout_is_tty(),
+        color=g.color_for(sys.stdout),
+        poll=poll,
+    )

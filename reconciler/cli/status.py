@@ -8,9 +8,9 @@ from pathlib import Path
 
 import click
 
-from reconciler.apply.follow import Follower, current_versions
+from reconciler.apply.follow import current_versions
 from reconciler.cli.context import get_globals
-from reconciler.cli.session import connect, load_desired, stdout_is_tty
+from reconciler.cli.session import connect, existing, follower, load_desired
 from reconciler.errors import ExitCode, ReconcilerError
 from reconciler.live import read_live_state
 from reconciler.outputs import merged_results
@@ -99,20 +99,11 @@ def wait_command(
         if names:
             follow = list(dict.fromkeys(names))
         else:
-            live = current_versions(read_live_state(client, desired.workspace))
-            follow = [j.name for j in desired.jobs if j.name in live]
+            follow = existing(client, desired.workspace, (j.name for j in desired.jobs))
             if not follow:
                 click.echo("No jobs to wait for: none of the configured jobs exists yet.")
                 return
-        follower = Follower(
-            client,
-            desired.workspace,
-            out=sys.stdout,
-            tty=stdout_is_tty(),
-            color=g.color_for(sys.stdout),
-            poll=poll,
-        )
-        result = follower.follow(follow, timeout=timeout)
+        result = follower(g, client, desired.workspace, poll=poll).follow(follow, timeout=timeout)
     click.echo(result.report())
     if result.timed_out or result.unsuccessful:
         ctx.exit(int(ExitCode.ERROR))
@@ -140,10 +131,9 @@ def outputs_command(name: str, output: Path | None) -> None:
     g = get_globals()
     desired = load_desired(g)
     with connect(g, desired) as client:
-        versions = read_live_state(client, desired.workspace).by_name().get(name)
-        if not versions:
+        job = current_versions(read_live_state(client, desired.workspace)).get(name)
+        if job is None:
             raise ReconcilerError(f"no live job named {name} in workspace {desired.workspace}")
-        job = versions[-1]
         if output is None:
             results, errors = merged_results(client, job, sys.stdout.buffer)
             sys.stdout.flush()
