@@ -14,6 +14,7 @@ DEFAULT_SERVER_URL: Final = "https://api.mistral.ai"
 
 JOBS_PATH: Final = "/v1/batch/jobs"
 FILES_PATH: Final = "/v1/files"
+MODELS_PATH: Final = "/v1/models"
 
 ENDPOINTS: Final = (
     "/v1/chat/completions",

@@ -13,6 +13,16 @@ set), ``GET/DELETE /_emulator/requests`` (the request log), ``GET/POST /_emulato
 
 Decisions where the contract is silent (the strict choice, so clients cope):
 
+- ``GET /v1/models`` serves Mistral's public catalogue (:mod:`.catalogue`: its source and
+  date are there), one card per API name as the real API lists them; ``GET /v1/models/{id}``
+  one card. A create whose ``model`` is not in it, or does not serve the job's ``endpoint``,
+  is a 400 ``{"type": "invalid_model", "code": "1500", "message": "Invalid model: ..."}``,
+  what the real API answers an unknown model (a semantic refusal after the body's structure
+  passed, so not a 422; structural problems still come first, as 422s). Fine-tuned ids
+  (``ft:...``) pass for any endpoint, and ``/v1/classifications`` needs one (no base model
+  classifies); agent jobs are not checked. The emulator hosts no fine-tunes: ``GET`` or
+  ``DELETE /v1/models/ft:...`` is a 404, deleting a base model a 400.
+
 - Unknown or inaccessible ``input_files`` fail the create with 422 (``loc`` names the
   file's index), reported with every other problem of the body, rather than a 404.
 - Malformed path ids (not a UUID) get FastAPI's 422 ``uuid_parsing``; unknown ids a 404

@@ -26,8 +26,8 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 from werkzeug.wsgi import wrap_file
 
-from reconciler.api import FILES_PATH, JOBS_PATH
-from reconciler.emulator import errors
+from reconciler.api import FILES_PATH, JOBS_PATH, MODELS_PATH
+from reconciler.emulator import catalogue, errors
 from reconciler.emulator.clock import Clock, SystemClock
 from reconciler.emulator.faults import FaultInjector, Faults
 from reconciler.emulator.files import Caller, Files, UploadSink
@@ -85,6 +85,9 @@ _API = Map(
         Rule(f"{FILES_PATH}/<file_id>", methods=["DELETE"], endpoint="delete_file"),
         Rule(f"{FILES_PATH}/<file_id>/content", methods=["GET"], endpoint="download_file"),
         Rule(f"{FILES_PATH}/<file_id>/url", methods=["GET"], endpoint="signed_url"),
+        Rule(MODELS_PATH, methods=["GET"], endpoint="list_models"),
+        Rule(f"{MODELS_PATH}/<path:model_id>", methods=["GET"], endpoint="get_model"),
+        Rule(f"{MODELS_PATH}/<path:model_id>", methods=["DELETE"], endpoint="delete_model"),
         Rule(f"{ADMIN_PREFIX}faults", methods=["GET", "PUT"], endpoint="admin_faults"),
         Rule(f"{ADMIN_PREFIX}requests", methods=["GET", "DELETE"], endpoint="admin_requests"),
         Rule(f"{ADMIN_PREFIX}clock", methods=["GET", "POST"], endpoint="admin_clock"),
@@ -338,6 +341,12 @@ class Emulator:
                 return _json(self._files.delete(caller, args["file_id"]))
             case "signed_url":
                 return _json(self._signed_url(request, caller, args["file_id"]))
+            case "list_models":
+                return _json(_list_models(request, caller))
+            case "get_model":
+                return _json(_get_model(caller, args["model_id"]))
+            case "delete_model":
+                return _json(_delete_model(args["model_id"]))
         raise NotFound()
 
     def _upload(self, request: _Request, caller: Caller) -> dict[str, Any]:
@@ -463,6 +472,29 @@ class Emulator:
             "speed": settings.speed,
             "hour_length": settings.hour_length,
         }
+
+
+def _list_models(request: _Request, caller: Caller) -> dict[str, Any]:
+    """``GET /v1/models``: the public catalogue (every key sees all of it)."""
+    provider = request.args.get("provider") or None
+    model = request.args.get("model") or None
+    data = list(catalogue.cards(int(caller.now), provider=provider, model=model))
+    return {"object": "list", "data": data}
+
+
+def _get_model(caller: Caller, model_id: str) -> dict[str, Any]:
+    found = catalogue.card(model_id, int(caller.now))
+    if found is None:  # fine-tuned ids included: this emulator hosts no fine-tunes
+        raise errors.not_found("Model", model_id)
+    return found
+
+
+def _delete_model(model_id: str) -> dict[str, Any]:
+    if catalogue.lookup(model_id) is not None:
+        raise errors.invalid_request(
+            f"Model {model_id} is a base model; only fine-tuned models can be deleted"
+        )
+    raise errors.not_found("Model", model_id)
 
 
 def _positive(name: str, value: float) -> float:

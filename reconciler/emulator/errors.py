@@ -28,6 +28,21 @@ def invalid_request(message: str, status: int = 400) -> ApiError:
     return ApiError(status, error_body(message))
 
 
+def invalid_model(message: str) -> ApiError:
+    """What the real API answers for a model it does not know (HTTP 400, seen in the wild:
+    ``{"message": "Invalid model: ...", "type": "invalid_model", "code": "1500"}``)."""
+    return ApiError(
+        400,
+        {
+            "object": "error",
+            "message": message,
+            "type": "invalid_model",
+            "param": None,
+            "code": "1500",
+        },
+    )
+
+
 def not_found(what: str, ident: str) -> ApiError:
     return ApiError(404, error_body(f"{what} {ident} not found"))
 

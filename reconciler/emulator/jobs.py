@@ -15,7 +15,7 @@ from typing import Any
 from werkzeug.datastructures import MultiDict
 
 from reconciler.api import Status
-from reconciler.emulator import errors, results
+from reconciler.emulator import catalogue, errors, results
 from reconciler.emulator.files import MAX_PAGE_SIZE, Caller, Files
 from reconciler.emulator.lifecycle import STATUS_SQL, Counts, Timeline
 from reconciler.emulator.store import Settings, Store
@@ -119,6 +119,10 @@ class Jobs:
         request, problems = check_create(body)
         if request is None:
             raise errors.validation_failed(problems)
+        if request.model is not None:
+            refused = catalogue.model_problem(request.model, request.endpoint)
+            if refused is not None:
+                raise errors.invalid_model(refused)
         job_id = str(uuid.uuid4())
         pinned: list[Path] = []
         inline: bytes | None = None

@@ -106,7 +106,11 @@ def test_user_visibility_files_are_their_owners_alone(
     assert [f["id"] for f in bob.get(FILES).json()["data"]] == [shared["id"]]
     refused = bob.post(
         JOBS,
-        json={"endpoint": "/v1/chat/completions", "model": "m", "input_files": [private["id"]]},
+        json={
+            "endpoint": "/v1/chat/completions",
+            "model": "mistral-small-latest",
+            "input_files": [private["id"]],
+        },
     )
     assert refused.status_code == 422
 

@@ -49,6 +49,19 @@ SHAPE: dict[str, set[str]] = {
     "/v1/conversations": {"object", "conversation_id", "outputs", "usage"},
     "/v1/audio/transcriptions": {"model", "text", "language", "usage"},
 }
+# A model of the catalogue that serves each endpoint (classifiers are always fine-tuned).
+MODEL_FOR: dict[str, str] = {
+    "/v1/chat/completions": "mistral-small-latest",
+    "/v1/embeddings": "mistral-embed",
+    "/v1/fim/completions": "codestral-latest",
+    "/v1/moderations": "mistral-moderation-latest",
+    "/v1/chat/moderations": "mistral-moderation-latest",
+    "/v1/ocr": "mistral-ocr-latest",
+    "/v1/classifications": "ft:classifier:ministral-3b-latest:abc:20250401:f00d",
+    "/v1/chat/classifications": "ft:classifier:ministral-3b-latest:abc:20250401:f00d",
+    "/v1/conversations": "mistral-medium-latest",
+    "/v1/audio/transcriptions": "voxtral-mini-latest",
+}
 # Ids are per job and request, timestamps per job: everything else follows the request.
 VARYING = {"id", "conversation_id", "created", "created_at", "completed_at"}
 
@@ -57,7 +70,7 @@ def run(client: httpx.Client, clock: ManualClock, endpoint: str, bodies: list[An
     job = create_job(
         client,
         endpoint=endpoint,
-        model="some-model",
+        model=MODEL_FOR[endpoint],
         requests=[{"custom_id": str(i), "body": body} for i, body in enumerate(bodies)],
     )
     clock.advance(2)
@@ -66,7 +79,7 @@ def run(client: httpx.Client, clock: ManualClock, endpoint: str, bodies: list[An
 
 
 def test_the_tables_cover_every_endpoint() -> None:
-    assert set(VALID) == set(MALFORMED) == set(SHAPE) == set(ENDPOINTS)
+    assert set(VALID) == set(MALFORMED) == set(SHAPE) == set(MODEL_FOR) == set(ENDPOINTS)
 
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS)
@@ -111,7 +124,7 @@ def test_chat_echoes_the_last_user_message_with_usage(
     assert short["response"]["body"]["choices"][0]["finish_reason"] == "length"
     usage = full["response"]["body"]["usage"]
     assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"] > 0
-    assert full["response"]["body"]["model"] == "some-model"
+    assert full["response"]["body"]["model"] == "mistral-small-latest"
 
 
 def test_embeddings_are_unit_vectors_that_depend_on_the_text(

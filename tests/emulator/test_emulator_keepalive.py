@@ -54,7 +54,9 @@ def test_one_connection_serves_request_after_request(
 def test_a_body_the_emulator_did_not_read_does_not_leak_into_the_next_request(
     connection: http.client.HTTPConnection,
 ) -> None:
-    body = json.dumps({"endpoint": "/v1/chat/completions", "model": "m"}).encode()
+    body = json.dumps(
+        {"endpoint": "/v1/chat/completions", "model": "mistral-small-latest"}
+    ).encode()
     refused = _exchange(connection, "POST", JOBS, body, {"Content-Type": "application/json"})
     assert refused.status == 401  # refused before the body was read
     assert refused.getheader("Connection") is None
@@ -80,7 +82,7 @@ def test_a_chunked_body_closes_the_connection(connection: http.client.HTTPConnec
         json.dumps(
             {
                 "endpoint": "/v1/chat/completions",
-                "model": "m",
+                "model": "mistral-small-latest",
                 "requests": [{"custom_id": "0", "body": {"messages": []}}],
             }
         ).encode(),

@@ -34,7 +34,7 @@ WRITER = textwrap.dedent(
             )
             uploaded.raise_for_status()
             created = client.post("/v1/batch/jobs", json={
-                "endpoint": "/v1/chat/completions", "model": "m",
+                "endpoint": "/v1/chat/completions", "model": "mistral-small-latest",
                 "input_files": [uploaded.json()["id"]], "metadata": {"writer": tag, "i": str(i)},
             })
             created.raise_for_status()
@@ -117,7 +117,7 @@ def test_a_served_process_and_an_in_process_emulator_share_everything(
             in_process_client(local) as here,
         ):
             job = create_job(remote, requests=[{"custom_id": "0", "body": {"input": "x"}}],
-                             endpoint="/v1/embeddings")  # fmt: skip
+                             endpoint="/v1/embeddings", model="mistral-embed")  # fmt: skip
             assert here.get(f"{JOBS}/{job['id']}").json()["status"] == "QUEUED"
             local.advance(3600)  # time moves for the server too
             assert remote.get(f"{JOBS}/{job['id']}").json()["status"] == "SUCCESS"

@@ -180,7 +180,7 @@ def test_every_response_kind_validates(
             JOBS,
             json={
                 "endpoint": "/v1/chat/completions",
-                "model": "m",
+                "model": "mistral-small-latest",
                 "input_files": [file["id"]],
                 "metadata": {"team": "a"},
             },

@@ -17,6 +17,7 @@ import pytest
 from emulator_support import bad_chat_request, chat_request, jsonl
 from mistralai.client import Mistral
 from mistralai.client.errors import SDKError
+from mistralai.client.models import BaseModelCard
 
 WORKSPACE = "reconciler.workspace"
 
@@ -76,6 +77,32 @@ def test_every_operation_through_the_sdk(sdk: Mistral, served: Any) -> None:
     assert httpx.get(forged, timeout=10).status_code == 403
     advance(served.url, 3601)
     assert httpx.get(signed.url, timeout=10).status_code == 403
+
+    # --- models: the catalogue, and creates checked against it ------------------------------
+    catalogue = sdk.models.list()
+    cards = [card for card in catalogue.data or [] if isinstance(card, BaseModelCard)]
+    assert len(cards) == len(catalogue.data or [])  # none parsed as the SDK's "unknown"
+    assert {"mistral-small-latest", "mistral-embed", "mistral-ocr-latest"} <= {c.id for c in cards}
+    embeds = sdk.models.list(model="mistral-embed").data or []
+    assert [c.id for c in embeds if isinstance(c, BaseModelCard)] == [
+        "mistral-embed-2312",
+        "mistral-embed",
+    ]
+    small = sdk.models.retrieve(model_id="mistral-small-latest")
+    assert isinstance(small, BaseModelCard) and small.capabilities.completion_chat
+    with pytest.raises(SDKError) as unknown_model:
+        sdk.models.retrieve(model_id="mistral-smal-latest")
+    assert unknown_model.value.status_code == 404
+    with pytest.raises(SDKError) as base_model:
+        sdk.models.delete(model_id="mistral-small-latest")
+    assert base_model.value.status_code == 400
+    one_request: list[Any] = [{"custom_id": "0", "body": {}}]
+    with pytest.raises(SDKError) as invalid_model:
+        sdk.batch.jobs.create(
+            endpoint="/v1/chat/completions", model="mistral-smal-latest", requests=one_request
+        )
+    assert invalid_model.value.status_code == 400
+    assert json.loads(invalid_model.value.body)["type"] == "invalid_model"
 
     # --- jobs: create both ways, list with filters -------------------------------------------
     from_file = sdk.batch.jobs.create(

@@ -27,9 +27,19 @@ def test_seeded_jobs_are_the_rows_api_creates_write(
 ) -> None:
     file_id = upload(emulator_client, jsonl([chat_request("a"), bad_chat_request("b")]))["id"]
     bodies: list[dict[str, Any]] = [
-        {"endpoint": CHAT, "model": "m", "requests": [chat_request("0")], "metadata": {"k": "v"}},
-        {"endpoint": CHAT, "model": "m", "input_files": [file_id], "timeout_hours": 2},
-        {"endpoint": CHAT, "model": "m", "requests": [bad_chat_request("0")]},
+        {
+            "endpoint": CHAT,
+            "model": "mistral-small-latest",
+            "requests": [chat_request("0")],
+            "metadata": {"k": "v"},
+        },
+        {
+            "endpoint": CHAT,
+            "model": "mistral-small-latest",
+            "input_files": [file_id],
+            "timeout_hours": 2,
+        },
+        {"endpoint": CHAT, "model": "mistral-small-latest", "requests": [bad_chat_request("0")]},
     ]
     via_api = [create_job(emulator_client, **body) for body in bodies]
     seeded = emulator.seed_jobs(bodies, api_key="test-token")
@@ -62,7 +72,7 @@ def test_seeded_jobs_are_the_rows_api_creates_write(
 def test_seeding_at_a_past_instant_gives_jobs_that_already_ran(
     emulator: Emulator, emulator_clock: ManualClock, emulator_client: httpx.Client
 ) -> None:
-    body = {"endpoint": CHAT, "model": "m", "requests": [chat_request("0")]}
+    body = {"endpoint": CHAT, "model": "mistral-small-latest", "requests": [chat_request("0")]}
     (done,) = emulator.seed_jobs([body], api_key="t", at=emulator_clock.now() - 3600)
     (fresh,) = emulator.seed_jobs([body], api_key="t")
     assert done["created_at"] == int(emulator_clock.now() - 3600)
@@ -71,7 +81,7 @@ def test_seeding_at_a_past_instant_gives_jobs_that_already_ran(
 
 
 def test_seeding_is_all_or_nothing(emulator: Emulator, emulator_client: httpx.Client) -> None:
-    good = {"endpoint": CHAT, "model": "m", "requests": [chat_request("0")]}
+    good = {"endpoint": CHAT, "model": "mistral-small-latest", "requests": [chat_request("0")]}
     with pytest.raises(ApiError) as raised:
         emulator.seed_jobs([good, {"endpoint": CHAT}], api_key="t")
     assert raised.value.status == 422

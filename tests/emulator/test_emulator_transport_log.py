@@ -79,7 +79,11 @@ def test_a_big_input_file_is_validated_in_constant_memory(
 
 def test_a_chunked_request_body_reaches_the_app(emulator_client: httpx.Client) -> None:
     body = json.dumps(
-        {"endpoint": "/v1/chat/completions", "model": "m", "requests": [chat_request("0")]}
+        {
+            "endpoint": "/v1/chat/completions",
+            "model": "mistral-small-latest",
+            "requests": [chat_request("0")],
+        }
     ).encode()
 
     def chunks() -> Iterator[bytes]:
