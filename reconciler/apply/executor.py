@@ -29,7 +29,7 @@ import random
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass
@@ -43,7 +43,7 @@ from reconciler.client import MistralClient
 from reconciler.config.model import JobSpec
 from reconciler.errors import ApiError, ReconcilerError, UnknownOutcome
 from reconciler.live import LiveJob, find_by_create_id
-from reconciler.plan.model import Action, Change, Plan
+from reconciler.plan.model import Action, Change, Plan, Reason
 
 Emit = Callable[[str, str], None]  # (job name, message): one progress line
 _UNRESOLVED = "the create's outcome is unknown; the next plan shows whether the job exists"
@@ -108,29 +108,29 @@ class ApplyResult:
         return sum(1 for o in self.succeeded if o.change.action is action)
 
     def counts_phrase(self) -> str:
-        parts = [f"{self.count(Action.CREATE)} created"]
-        if self.count(Action.REPLACE):
-            parts.append(f"{self.count(Action.REPLACE)} replaced")
-        parts.append(f"{self.count(Action.CANCEL)} cancelled")
-        parts.append(f"{self.count(Action.DELETE)} deleted")
-        return ", ".join(parts)
+        """The plan line's counters, in its order, each always shown (``0 replaced`` too)."""
+        return (
+            f"{self.count(Action.CREATE)} created, {self.count(Action.REPLACE)} replaced, "
+            f"{self.count(Action.CANCEL)} cancelled, {self.count(Action.DELETE)} deleted"
+        )
 
-    def report(self) -> str:
-        """The end report: the summary line, then every failure with its reason."""
-        if not self.failed:
-            return f"Apply complete: {self.counts_phrase()}."
+    def report(self, what: str = "Apply") -> str:
+        """The end report (``what`` is ``Apply`` or ``Destroy``): the summary line, then
+        every failure with its reason. An interrupted run never reads as complete."""
+        if not self.failed and not self.interrupted:
+            return f"{what} complete: {self.counts_phrase()}."
         total = len(self.outcomes)
         skipped = [o for o in self.failed if o.skipped]
         failed = [o for o in self.failed if not o.skipped]
         if self.interrupted:
             head = (
-                f"Apply interrupted: {len(failed)} of {total} action{'s' if total != 1 else ''} "
+                f"{what} interrupted: {len(failed)} of {total} action{'s' if total != 1 else ''} "
                 f"failed or stopped, {len(skipped)} not started (done: {self.counts_phrase()}). "
                 "Run plan to see what is left."
             )
         else:
             head = (
-                f"Apply failed: {len(failed)} of {total} action{'s' if total != 1 else ''} "
+                f"{what} failed: {len(failed)} of {total} action{'s' if total != 1 else ''} "
                 f"failed (done: {self.counts_phrase()})."
             )
         lines = [head]
@@ -149,12 +149,18 @@ VERB = {
 
 
 def create_body(
-    workspace: str, spec: JobSpec, *, attempt: int, create_id: str, input_files: list[str]
+    workspace: str,
+    spec: JobSpec,
+    *,
+    attempt: int,
+    create_id: str,
+    input_files: list[str],
+    provenance: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The ``POST /v1/batch/jobs`` body for one create of ``spec``."""
     metadata = {
         **spec.metadata_dict,
-        **tags.build(workspace, spec, attempt=attempt, create_id=create_id),
+        **tags.build(workspace, spec, attempt=attempt, create_id=create_id, provenance=provenance),
     }
     body: dict[str, Any] = {"endpoint": spec.endpoint, "metadata": metadata}
     if spec.model is not None:
@@ -186,8 +192,13 @@ class Executor:
         sleep: Callable[[float], None] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         rand: Callable[[], float] = random.random,
+        on_interrupt: Callable[[tuple[Change, ...]], None] | None = None,
     ) -> None:
         self._client = client
+        # Told, once, which changes are in flight when an interrupt arrives.
+        self._on_interrupt = on_interrupt
+        self._running: dict[int, Change] = {}  # id(change) -> change, under _emit_lock
+        self._provenance: dict[str, str] = {}  # the plan's id and commit, for every create
         self._workspace = workspace
         self._settings = settings
         self._emit_fn = emit
@@ -212,6 +223,7 @@ class Executor:
             raise ValueError(f"changes without a create id: {', '.join(missing)}")
         if plan.workspace != self._workspace:
             raise ValueError("the plan belongs to another workspace")
+        self._provenance = tags.provenance(plan_id=plan.plan_id, commit=plan.commit)
         workers = max(1, min(self._settings.parallelism, len(plan.changes) or 1))
         pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="apply")
         futures: list[Future[Outcome]] = [pool.submit(self._run, c) for c in plan.changes]
@@ -219,6 +231,10 @@ class Executor:
             wait_futures(futures)
         except KeyboardInterrupt:
             self.interrupt()
+            if self._on_interrupt is not None:
+                with self._emit_lock:
+                    running = tuple(self._running.values())
+                self._on_interrupt(running)
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
         outcomes = tuple(
@@ -238,6 +254,8 @@ class Executor:
     def _run(self, change: Change) -> Outcome:
         if self._stop.is_set():
             return Outcome(change, ok=False, message="not started: interrupted", skipped=True)
+        with self._emit_lock:
+            self._running[id(change)] = change
         self._emit(change.name, self._starting(change))
         try:
             outcome = self._dispatch(change)
@@ -246,6 +264,9 @@ class Executor:
         except Exception as err:  # a bug must not stop the other tasks
             detail = traceback.format_exc() if self._settings.debug else f"{err!r}"
             outcome = Outcome(change, ok=False, message=f"unexpected error: {detail}")
+        finally:
+            with self._emit_lock:
+                self._running.pop(id(change), None)
         if outcome.ok:
             self._emit(change.name, outcome.message)
         else:
@@ -300,12 +321,18 @@ class Executor:
             input_files = [self.uploader.ensure(item) for item in spec.inputs]
         else:
             input_files = list(spec.input_files)
+        # A re-run on request names the job it re-runs (its run starts there, see planner).
+        rerun = change.live or change.previous if change.reason is Reason.REQUESTED else None
         body = create_body(
             self._workspace,
             spec,
             attempt=change.attempt,
             create_id=create_id,
             input_files=input_files,
+            provenance={
+                **self._provenance,
+                **tags.provenance(rerun_of=rerun.id if rerun is not None else None),
+            },
         )
         last: UnknownOutcome | None = None
         for attempt in range(1, self._settings.create_attempts + 1):

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-import contextlib
-import signal
-import threading
-from collections.abc import Iterator
 from pathlib import Path
-from types import FrameType
 
 import click
 
 from reconciler.apply.executor import Executor, Settings
 from reconciler.cli.context import Globals, get_globals
-from reconciler.cli.plan import allow_destroy_option, guard_error, make_plan, render
+from reconciler.cli.plan import (
+    allow_destroy_option,
+    guard_error,
+    make_plan,
+    render,
+    selection_of,
+    selection_options,
+)
 from reconciler.cli.session import (
     client_for,
     connect,
@@ -21,12 +23,15 @@ from reconciler.cli.session import (
     follower,
     load_desired,
     stdin_is_tty,
+    stop_following_on_interrupt,
+    terminate_as_interrupt,
 )
 from reconciler.client import MistralClient
 from reconciler.errors import ApplyFailed, ReconcilerError, StalePlanError
 from reconciler.live import read_live_state
 from reconciler.plan import planfile
-from reconciler.plan.model import Plan
+from reconciler.plan.model import Change, Plan
+from reconciler.plan.selection import Selection
 
 parallelism_option = click.option(
     "--parallelism",
@@ -65,31 +70,30 @@ def confirm(p: Plan, *, auto_approve: bool, what: str) -> None:
         raise Declined(f"{command.capitalize()} cancelled: only 'yes' approves.")
 
 
-@contextlib.contextmanager
-def terminate_as_interrupt() -> Iterator[None]:
-    """SIGTERM (a CI job cancelled, ``kill``) stops an apply like Ctrl-C does: nothing new
-    starts, what is in flight finishes and is reported. A second signal is not caught."""
-
-    def interrupt(signum: int, frame: FrameType | None) -> None:
-        signal.signal(signal.SIGTERM, previous)
-        raise KeyboardInterrupt
-
-    if threading.current_thread() is not threading.main_thread():
-        yield  # signal handlers can only be set from the main thread (tests' CliRunner)
-        return
-    previous = signal.signal(signal.SIGTERM, interrupt) or signal.SIG_DFL
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def execute(g: Globals, client: MistralClient, p: Plan, *, root: Path, parallelism: int) -> None:
-    """Run the plan, printing one line per step; raise ApplyFailed when anything failed."""
+def execute(
+    g: Globals, client: MistralClient, p: Plan, *, root: Path, parallelism: int, what: str = "Apply"
+) -> None:
+    """Run the plan, printing one line per step; raise ApplyFailed when anything failed or
+    an interrupt (Ctrl-C, SIGTERM) stopped it: an interrupted apply never exits 0, and
+    nothing (no ``--wait``) follows it."""
     click.echo("")
 
     def emit(name: str, message: str) -> None:
         click.echo(f"{name}: {message}")
+
+    def on_interrupt(running: tuple[Change, ...]) -> None:
+        # The terminal echoes ^C without a newline: start on a fresh line.
+        click.echo("", err=True)
+        if running:
+            n = len(running)
+            head = (
+                f"Interrupt received: stopping. Nothing new will start; waiting for the "
+                f"{n} action{'s' if n != 1 else ''} in flight to finish:"
+            )
+            lines = [head, *(f"  - {c.name} ({c.action.value})" for c in running)]
+        else:
+            lines = ["Interrupt received: stopping. Nothing new will start."]
+        click.echo("\n".join(lines), err=True)
 
     executor = Executor(
         client,
@@ -97,13 +101,14 @@ def execute(g: Globals, client: MistralClient, p: Plan, *, root: Path, paralleli
         workspace=p.workspace,
         settings=Settings(parallelism=parallelism, debug=g.debug),
         emit=emit,
+        on_interrupt=on_interrupt,
     )
     with terminate_as_interrupt():
         result = executor.execute(p)
     click.echo("")
-    if result.failed:
-        raise ApplyFailed(result.report())
-    click.echo(result.report())
+    if result.failed or result.interrupted:
+        raise ApplyFailed(result.report(what))
+    click.echo(result.report(what))
 
 
 def follow(g: Globals, client: MistralClient, workspace: str, names: list[str]) -> None:
@@ -111,7 +116,8 @@ def follow(g: Globals, client: MistralClient, workspace: str, names: list[str]) 
     if not names:
         return
     click.echo("\nWaiting for the jobs to finish...")
-    result = follower(g, client, workspace).follow(names)
+    with terminate_as_interrupt(), stop_following_on_interrupt(g, names):
+        result = follower(g, client, workspace).follow(names)
     click.echo(result.report())
     if result.unsuccessful:
         raise ApplyFailed("some jobs did not succeed (see above)")
@@ -127,12 +133,16 @@ def follow(g: Globals, client: MistralClient, workspace: str, names: list[str]) 
 @auto_approve_option
 @parallelism_option
 @click.option("--wait", is_flag=True, help="Then follow the jobs until they finish.")
+@selection_options()
 @allow_destroy_option
 def apply_command(
     planfile_path: Path | None,
     auto_approve: bool,
     parallelism: int,
     wait: bool,
+    targets: tuple[str, ...],
+    excludes: tuple[str, ...],
+    replace: tuple[str, ...],
     allow_destroy: int | None,
 ) -> None:
     """Create, cancel and delete jobs until live state matches the configuration.
@@ -147,18 +157,19 @@ def apply_command(
       reconciler -C evals apply
       reconciler -C evals apply --auto-approve --wait      # CI
       reconciler -C evals apply evals.tfplan               # a reviewed, saved plan
+      reconciler -C evals apply --target cheese-eval       # only that job
     """
     g = get_globals()
+    selection = selection_of(targets, excludes, replace)
     if planfile_path is not None:
-        if allow_destroy is not None:
-            raise click.UsageError(
-                "--allow-destroy is saved in the plan file; plan again to change it"
-            )
+        for flag, given in (("--allow-destroy", allow_destroy is not None), *_flags(selection)):
+            if given:
+                raise click.UsageError(f"{flag} is saved in the plan file; plan again to change it")
         apply_saved(g, planfile_path, parallelism=parallelism, wait=wait)
         return
     desired = load_desired(g)
     with connect(g, desired) as client:
-        planned = make_plan(desired, client, allow_destroy=allow_destroy)
+        planned = make_plan(desired, client, allow_destroy=allow_destroy, selection=selection)
         p = planned.plan
         click.echo(render(p, "text", g))
         if p.blocked:
@@ -167,7 +178,7 @@ def apply_command(
             confirm(p, auto_approve=auto_approve, what="perform these actions")
             execute(g, client, p, root=g.root, parallelism=parallelism)
         if wait:
-            follow(g, client, desired.workspace, [j.name for j in desired.jobs])
+            follow(g, client, desired.workspace, _followed(p, [j.name for j in desired.jobs]))
 
 
 def apply_saved(g: Globals, path: Path, *, parallelism: int, wait: bool) -> None:
@@ -187,33 +198,66 @@ def apply_saved(g: Globals, path: Path, *, parallelism: int, wait: bool) -> None
         if p.has_changes:
             execute(g, client, p, root=g.root, parallelism=parallelism)
         if wait:
-            follow(g, client, p.workspace, [s.name for s in saved.context.desired])
+            follow(g, client, p.workspace, _followed(p, [s.name for s in saved.context.desired]))
+
+
+def _flags(selection: Selection) -> list[tuple[str, bool]]:
+    return [
+        ("--target", bool(selection.targets)),
+        ("--exclude", bool(selection.excludes)),
+        ("--replace", bool(selection.replace)),
+    ]
+
+
+def _followed(p: Plan, names: list[str]) -> list[str]:
+    """The configured jobs ``--wait`` follows: the targeted ones only, when targeted."""
+    if p.targeting is None or not p.targeting.limited:
+        return names
+    selected = set(p.targeting.selected)
+    return [n for n in names if n in selected]
 
 
 @click.command("destroy")
 @auto_approve_option
 @parallelism_option
+@selection_options(replace=False)
 @allow_destroy_option
-def destroy_command(auto_approve: bool, parallelism: int, allow_destroy: int | None) -> None:
+def destroy_command(
+    auto_approve: bool,
+    parallelism: int,
+    targets: tuple[str, ...],
+    excludes: tuple[str, ...],
+    allow_destroy: int | None,
+) -> None:
     """Cancel and delete every job this configuration manages.
 
     Guarded like apply: jobs with prevent_destroy block it, and more than
     safety.max_destroy jobs need --allow-destroy=N naming exactly that count.
 
     \b
-    Example:
+    Examples:
       reconciler -C evals destroy --auto-approve --allow-destroy=12
+      reconciler -C evals destroy --target 'scratch-*'
     """
     g = get_globals()
     desired = load_desired(g)
     with connect(g, desired) as client:
-        planned = make_plan(desired, client, allow_destroy=allow_destroy, destroy=True)
+        planned = make_plan(
+            desired,
+            client,
+            allow_destroy=allow_destroy,
+            destroy=True,
+            selection=selection_of(targets, excludes),
+        )
         p = planned.plan
         if not p.has_changes and not p.blocked:
-            click.echo("No managed jobs: nothing to destroy.")
+            if p.targeting is not None and p.targeting.limited:
+                click.echo("No managed job among the targeted ones: nothing to destroy.")
+            else:
+                click.echo("No managed jobs: nothing to destroy.")
             return
         click.echo(render(p, "text", g))
         if p.blocked:
             raise guard_error(p)
         confirm(p, auto_approve=auto_approve, what="destroy every managed job")
-        execute(g, client, p, root=g.root, parallelism=parallelism)
+        execute(g, client, p, root=g.root, parallelism=parallelism, what="Destroy")

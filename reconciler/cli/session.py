@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shlex
+import signal
 import sys
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from types import FrameType
+from urllib.parse import urlsplit, urlunsplit
 
 import click
 
@@ -14,6 +21,7 @@ from reconciler.client import MistralClient
 from reconciler.config.loader import load
 from reconciler.config.model import DesiredState
 from reconciler.connect import make_client
+from reconciler.errors import ReconcilerError
 from reconciler.live import read_live_state
 
 
@@ -66,3 +74,65 @@ def follower(g: Globals, client: MistralClient, workspace: str, *, poll: float =
         color=g.color_for(sys.stdout),
         poll=poll,
     )
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a CI job cancelled, ``kill``) stops an apply like Ctrl-C does: nothing new
+    starts, what is in flight finishes and is reported. A second signal is not caught."""
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        signal.signal(signal.SIGTERM, previous)
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread (tests' CliRunner)
+        return
+    previous = signal.signal(signal.SIGTERM, interrupt) or signal.SIG_DFL
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class StoppedFollowing(ReconcilerError):
+    """Ctrl-C (or SIGTERM) while following jobs: they keep running on the server."""
+
+
+def resume_command(g: Globals, names: Sequence[str]) -> str:
+    """The command that follows ``names`` again, as the user can paste it."""
+    words = ["reconciler", "-C", _shown_root(g.root)]
+    if g.server is not None and g.server != os.environ.get("MISTRAL_SERVER_URL"):
+        words += ["--server", _without_credentials(g.server)]
+    words += ["wait", *names]
+    return " ".join(shlex.quote(w) for w in words)
+
+
+@contextlib.contextmanager
+def stop_following_on_interrupt(g: Globals, names: Sequence[str]) -> Iterator[None]:
+    """Turn Ctrl-C while following into a clear message (not click's bare ``Aborted!``):
+    following stops, the jobs do not, and this is how to pick them up again."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        click.echo("", err=True)  # after the terminal's ^C
+        n = len(names)
+        raise StoppedFollowing(
+            f"interrupted: stopped following {n} job{'s' if n != 1 else ''}. They keep "
+            f"running on the server; to follow them again, run:\n  {resume_command(g, names)}"
+        ) from None
+
+
+def _shown_root(root: Path) -> str:
+    try:
+        relative = root.relative_to(Path.cwd())
+    except ValueError:
+        return str(root)
+    return str(relative) if relative.parts else "."
+
+
+def _without_credentials(url: str) -> str:
+    parts = urlsplit(url)
+    if not parts.scheme or not parts.netloc:
+        return url
+    return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))

@@ -329,8 +329,8 @@ def test_a_settle_timeout_fails_that_action_only(world: World) -> None:
     assert "a later apply deletes it" in result.failed[0].message
     report = result.report().splitlines()
     assert (
-        report[0]
-        == "Apply failed: 1 of 2 actions failed (done: 1 created, 0 cancelled, 0 deleted)."
+        report[0] == "Apply failed: 1 of 2 actions failed "
+        "(done: 1 created, 0 replaced, 0 cancelled, 0 deleted)."
     )
     assert report[1].startswith("  - stuck (cancel): job ")
     # What is left is exactly what the next plan does.

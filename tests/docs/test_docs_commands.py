@@ -191,7 +191,7 @@ def test_readme_commands_work_as_written(doc_runs: dict[str, DocRun]) -> None:
     out, repo = run.output(), run.repo
 
     assert "Plan: 6 to create, 0 to replace, 0 to cancel, 0 to delete." in out
-    assert "Apply complete: 6 created, 0 cancelled, 0 deleted." in out
+    assert "Apply complete: 6 created, 0 replaced, 0 cancelled, 0 deleted." in out
     assert "6 jobs finished: 6 succeeded." in out
     assert "Configuration is valid: 6 jobs in 5 files (workspace support-analytics)." in out
     assert "plan exit code" not in out  # the quickstart says plan exits 0 after the install
@@ -222,8 +222,8 @@ def test_walkthrough_from_zero_to_applied_in_a_pull_request(doc_runs: dict[str, 
         "Add the capitals and wine evals",
         "Schemas for editors",
     ]
-    assert "Apply complete: 2 created, 0 cancelled, 0 deleted." in out
-    assert "Apply complete: 1 created, 0 cancelled, 0 deleted." in out
+    assert "Apply complete: 2 created, 0 replaced, 0 cancelled, 0 deleted." in out
+    assert "Apply complete: 1 created, 0 replaced, 0 cancelled, 0 deleted." in out
     assert "# capitals will get a new version: model changed" in out
     assert '~ model    = "mistral-small-latest" -> "mistral-medium-latest"' in out
     assert "2 jobs finished: 2 succeeded." in out

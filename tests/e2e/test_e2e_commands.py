@@ -97,7 +97,7 @@ def test_max_destroy_blocks_until_allow_destroy_names_the_exact_count(e2e: E2E) 
     e2e.admin.speed(100)
     assert e2e.cli.run(root, "plan", "--allow-destroy=3", "--detailed-exitcode").code == 2
     done = e2e.cli.ok(root, "apply", "--auto-approve", "--allow-destroy=3")
-    assert "Apply complete: 0 created, 3 cancelled, 0 deleted." in done.stdout
+    assert "Apply complete: 0 created, 0 replaced, 3 cancelled, 0 deleted." in done.stdout
     assert e2e.live.per_name(root.workspace) == {"a": 1}
 
 
@@ -154,7 +154,8 @@ def test_one_failed_action_fails_the_apply_and_leaves_the_rest_done(e2e: E2E) ->
 
     assert failed.code == 1, str(failed)
     assert (
-        "Error: Apply failed: 1 of 3 actions failed (done: 2 created, 0 cancelled, 0 deleted)."
+        "Error: Apply failed: 1 of 3 actions failed "
+        "(done: 2 created, 0 replaced, 0 cancelled, 0 deleted)."
     ) in failed.stderr
     assert "  - b (create): POST /v1/batch/jobs (HTTP 422): the API rejected the request" in (
         failed.stderr
@@ -215,7 +216,7 @@ def test_apply_wait_exits_1_when_a_job_fails(e2e: E2E) -> None:
     e2e.admin.speed(100)
     result = e2e.cli.run(root, "apply", "--auto-approve", "--wait")
     assert result.code == 1, str(result)
-    assert "Apply complete: 1 created, 0 cancelled, 0 deleted." in result.stdout
+    assert "Apply complete: 1 created, 0 replaced, 0 cancelled, 0 deleted." in result.stdout
     assert "1 job finished: 0 succeeded, 1 did not." in result.stdout
     assert "Error: some jobs did not succeed (see above)" in result.stderr
 

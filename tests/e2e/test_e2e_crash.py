@@ -185,8 +185,8 @@ def test_an_interrupt_stops_starting_work_and_the_next_apply_finishes_it(
     assert sum("Creation complete" in x for x in output.splitlines()) == len(live)
     assert (
         f"Error: Apply interrupted: 0 of 60 actions failed or stopped, {60 - len(live)} not "
-        f"started (done: {len(live)} created, 0 cancelled, 0 deleted). Run plan to see what "
-        "is left."
+        f"started (done: {len(live)} created, 0 replaced, 0 cancelled, 0 deleted). Run plan to "
+        "see what is left."
     ) in output
     document = plan_json(e2e.cli.run(root, "plan", "--format", "json"))
     assert planned(document, "create") == sorted(set(names) - set(live))

@@ -44,7 +44,7 @@ def test_apply_converges_through_drops_429s_and_5xxs(make_e2e: Any) -> None:
 
     e2e.admin.faults()  # off again: what follows observes, it does not retry
     assert applied.code == 0, str(applied)
-    assert "Apply complete: 50 created, 0 cancelled, 0 deleted." in applied.stdout
+    assert "Apply complete: 50 created, 0 replaced, 0 cancelled, 0 deleted." in applied.stdout
     # No duplicate, no missing job.
     assert e2e.live.per_name(root.workspace) == Counter(dict.fromkeys(names, 1))
     # Every distinct input uploaded exactly once (a 5xx upload was not kept; a lookup found

@@ -21,7 +21,7 @@ def test_apply_status_edit_replace_remove_destroy(e2e: E2E) -> None:
     # -- 1. apply from nothing ------------------------------------------------------------
     first = cli.ok(root, "apply", "--auto-approve")
     assert "Plan: 3 to create, 0 to replace, 0 to cancel, 0 to delete." in first.stdout
-    assert "Apply complete: 3 created, 0 cancelled, 0 deleted." in first.stdout
+    assert "Apply complete: 3 created, 0 replaced, 0 cancelled, 0 deleted." in first.stdout
     assert live.per_name(ws) == {"cheese-eval": 1, "wine-quick": 1, "bread-check": 1}
     created = {name: jobs[0] for name, jobs in live.by_name(ws).items()}
     assert {job.status for job in created.values()} == {"QUEUED"}
@@ -95,7 +95,7 @@ def test_apply_status_edit_replace_remove_destroy(e2e: E2E) -> None:
     assert planned(preview, "cancel") == ["wine-quick"]
     assert live.per_name(ws) == {"cheese-eval": 2, "wine-quick": 1}  # planning wrote nothing
     destroyed = cli.ok(root, "destroy", "--auto-approve")
-    assert "Apply complete: 0 created, 1 cancelled, 2 deleted." in destroyed.stdout
+    assert "Destroy complete: 0 created, 0 replaced, 1 cancelled, 2 deleted." in destroyed.stdout
     assert live.jobs(ws) == []
     again = cli.ok(root, "destroy", "--auto-approve")
     assert "No managed jobs: nothing to destroy." in again.stdout

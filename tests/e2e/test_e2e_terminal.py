@@ -82,7 +82,7 @@ def test_yes_applies(e2e: E2E) -> None:
 
     assert code == 0, shown
     assert "Do you want to perform these actions?" in shown
-    assert "Apply complete: 2 created, 0 cancelled, 0 deleted." in shown
+    assert "Apply complete: 2 created, 0 replaced, 0 cancelled, 0 deleted." in shown
     assert e2e.live.per_name(root.workspace) == {"a": 1, "b": 1}
 
 

@@ -64,7 +64,7 @@ def test_pull_request_plan_then_merge_apply(ci_repo: CiRepo) -> None:
 
     applied = ci_repo.reconcile("apply")
     assert applied.returncode == 0, applied.stderr
-    assert "Apply complete: 6 created, 0 cancelled, 0 deleted." in applied.stdout
+    assert "Apply complete: 6 created, 0 replaced, 0 cancelled, 0 deleted." in applied.stdout
     assert "==> reconciler plan --detailed-exitcode" in applied.stderr
     assert (out / "after-apply-exitcode").read_text().strip() == "0"
     assert "No changes. Live jobs match the configuration." in applied.stdout
