@@ -52,6 +52,10 @@ class LiveJob:
     # Position in the oldest-first listing. created_at has one-second resolution, so jobs
     # created within the same second are ordered by where the server lists them.
     seq: int = 0
+    request_map: str | None = None  # the tag, as reconciler.requestmap encodes it (a claim)
+    commit: str | None = None  # provenance tags: the config's git commit, the plan's id
+    plan_id: str | None = None
+    rerun_of: str | None = None  # a re-run asked for with --replace: the job it re-ran
 
     @property
     def is_active(self) -> bool:
@@ -126,7 +130,15 @@ class LiveJob:
             started_at=_int_or_none(job.get("started_at")),
             completed_at=_int_or_none(job.get("completed_at")),
             seq=seq,
+            request_map=_str_or_none(metadata.get(tags.REQUEST_MAP)),
+            commit=_str_or_none(metadata.get(tags.COMMIT)),
+            plan_id=_str_or_none(metadata.get(tags.PLAN)),
+            rerun_of=_str_or_none(metadata.get(tags.RERUN_OF)),
         )
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 def _int(value: Any, default: int = 0) -> int:

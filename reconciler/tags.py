@@ -11,6 +11,11 @@ workspace. The other tags carry what the planner needs and the API does not echo
     reconciler.timeout-hours  timeout_hours (not echoed by the API)
     reconciler.inputs         local inputs as JSON ["path@sha12", ...] (for per-field diffs)
     reconciler.requests       inline requests as "N requests, sha256:<12 hex>"
+    reconciler.request-map    inline requests one by one (reconciler.requestmap), if it fits
+    reconciler.commit         git commit of the config root at plan time ("<sha>-dirty" when
+                              the work tree differed); absent outside a git work tree
+    reconciler.plan           id of the plan that created the job
+    reconciler.rerun-of       the job this one re-runs on request (``--replace NAME``)
 
 Every key is at most 32 characters and every value at most 512 (the API's limits).
 """
@@ -22,7 +27,7 @@ import json
 from collections.abc import Mapping
 from typing import Any, Final
 
-from reconciler import api
+from reconciler import api, requestmap
 from reconciler.config.model import JobSpec, canonical_json
 
 PREFIX: Final = "reconciler."
@@ -34,9 +39,16 @@ CREATE_ID: Final = "reconciler.create-id"
 TIMEOUT_HOURS: Final = "reconciler.timeout-hours"
 INPUTS: Final = "reconciler.inputs"
 REQUESTS: Final = "reconciler.requests"
+REQUEST_MAP: Final = "reconciler.request-map"
+COMMIT: Final = "reconciler.commit"
+PLAN: Final = "reconciler.plan"
+RERUN_OF: Final = "reconciler.rerun-of"
+DIRTY_SUFFIX: Final = "-dirty"  # on a commit whose work tree differed from it
 
 ALL: Final = (WORKSPACE, JOB, SPEC, ATTEMPT, CREATE_ID, TIMEOUT_HOURS, INPUTS, REQUESTS)
-assert all(len(k) <= api.METADATA_KEY_MAX for k in ALL)
+# What a plan can show per request, and where a job came from (issue 11).
+DETAIL_AND_PROVENANCE: Final = (REQUEST_MAP, COMMIT, PLAN, RERUN_OF)
+assert all(len(k) <= api.METADATA_KEY_MAX for k in (*ALL, *DETAIL_AND_PROVENANCE))
 
 
 def is_reserved(key: str) -> bool:
@@ -75,8 +87,16 @@ def encode_requests(spec: JobSpec) -> str | None:
     return f"{count} request{'s' if count != 1 else ''}, sha256:{digest}"
 
 
-def build(workspace: str, spec: JobSpec, *, attempt: int, create_id: str) -> dict[str, str]:
-    """The reserved tags for one create call of ``spec``."""
+def build(
+    workspace: str,
+    spec: JobSpec,
+    *,
+    attempt: int,
+    create_id: str,
+    provenance: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The reserved tags for one create call of ``spec``; ``provenance`` adds
+    :data:`COMMIT`, :data:`PLAN`, :data:`RERUN_OF` (see :func:`provenance`)."""
     tags = {
         WORKSPACE: workspace,
         JOB: spec.name,
@@ -91,7 +111,20 @@ def build(workspace: str, spec: JobSpec, *, attempt: int, create_id: str) -> dic
     shown_requests = encode_requests(spec)
     if shown_requests is not None:
         tags[REQUESTS] = shown_requests
+        request_map = requestmap.encode(spec.requests or [])
+        if request_map is not None:
+            tags[REQUEST_MAP] = request_map
+    tags.update(provenance or {})
     return tags
+
+
+def provenance(
+    *, plan_id: str | None = None, commit: str | None = None, rerun_of: str | None = None
+) -> dict[str, str]:
+    """Where a created job comes from: the plan, the config's commit, the job it re-runs.
+    Values that would not fit a tag are left out rather than cut."""
+    found = {PLAN: plan_id, COMMIT: commit, RERUN_OF: rerun_of}
+    return {k: v for k, v in found.items() if v and len(v) <= api.METADATA_VALUE_MAX}
 
 
 def desired_fields(spec: JobSpec) -> dict[str, Any]:

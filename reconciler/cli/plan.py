@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import sys
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
@@ -14,16 +16,19 @@ from reconciler.cli.session import connect, load_desired
 from reconciler.client import MistralClient
 from reconciler.config.model import DesiredState
 from reconciler.connect import resolve_server
-from reconciler.errors import ExitCode, GuardError
+from reconciler.errors import ExitCode, GuardError, ReconcilerError
 from reconciler.live import LiveState, read_live_state
 from reconciler.plan import planfile
 from reconciler.plan.model import Plan
 from reconciler.plan.planner import Policy, plan
+from reconciler.plan.selection import Selection, resolve
+from reconciler.provenance import git_commit
 from reconciler.render import json as json_view
 from reconciler.render import markdown as markdown_view
 from reconciler.render import text as text_view
 
 FORMATS = ("text", "json", "markdown")
+F = TypeVar("F", bound=Callable[..., Any])
 
 # Shared by plan and show.
 format_option = click.option(
@@ -45,6 +50,43 @@ allow_destroy_option = click.option(
     help="Accept a plan that cancels or deletes exactly N live jobs (beyond "
     "safety.max_destroy, or every managed job). prevent_destroy still applies.",
 )
+
+
+def selection_options(*, replace: bool = True) -> Callable[[F], F]:
+    """--target / --exclude (and --replace) of plan, apply and destroy."""
+
+    def decorate(f: F) -> F:
+        if replace:
+            f = click.option(
+                "--replace",
+                "replace",
+                multiple=True,
+                metavar="NAME",
+                help="Plan a new version of NAME (a glob) even though its current one is fine:"
+                " a forced re-run, attempt count restarted; a running one is replaced."
+                " Repeatable.",
+            )(f)
+        f = click.option(
+            "--exclude",
+            "excludes",
+            multiple=True,
+            metavar="NAME",
+            help="Leave out the jobs NAME matches (a shell-style glob). Repeatable.",
+        )(f)
+        return click.option(
+            "--target",
+            "targets",
+            multiple=True,
+            metavar="NAME",
+            help="Plan only the jobs NAME matches (a shell-style glob, e.g. 'eval-*'; a job"
+            " removed from the configuration too). Repeatable.",
+        )(f)
+
+    return decorate
+
+
+class SelectionError(ReconcilerError):
+    """A --target / --exclude / --replace that cannot be honoured (it matches nothing)."""
 
 
 # Shared by plan and show: CI finds its pull-request comment again by this line.
@@ -70,17 +112,37 @@ def make_plan(
     *,
     allow_destroy: int | None,
     destroy: bool = False,
+    selection: Selection | None = None,
 ) -> Planned:
-    """Plan against fresh live state; create ids are filled in, ready to save or apply."""
+    """Plan against fresh live state; create ids, the plan's id and the config's commit
+    are filled in, ready to save or apply."""
+    selection = selection or Selection()
+    if destroy and selection.replace:
+        raise SelectionError("--replace re-runs jobs; it cannot be combined with destroy")
     policy = Policy(
         max_destroy=desired.safety.max_destroy,
         allow_destroy=allow_destroy,
         protected=frozenset(j.name for j in desired.jobs if j.prevent_destroy),
         destroy_all=destroy,
+        selection=selection,
     )
     live = read_live_state(client, desired.workspace)
+    problems = resolve(selection, [j.name for j in desired.jobs], live.by_name()).problems
+    if problems:
+        raise SelectionError("; ".join(problems))
     planned = plan(desired.jobs, live.jobs, policy, workspace=desired.workspace)
-    return Planned(desired, policy, live, planned.with_create_ids(lambda: str(uuid.uuid4())))
+    read = [Path(f) for f in desired.files]
+    read += [Path(desired.root) / i.path for j in desired.jobs for i in j.inputs]
+    planned = planned.with_create_ids(lambda: str(uuid.uuid4())).with_provenance(
+        plan_id=str(uuid.uuid4()), commit=git_commit(Path(desired.root), read)
+    )
+    return Planned(desired, policy, live, planned)
+
+
+def selection_of(
+    targets: tuple[str, ...], excludes: tuple[str, ...], replace: tuple[str, ...] = ()
+) -> Selection:
+    return Selection(targets=targets, excludes=excludes, replace=replace)
 
 
 def render(p: Plan, fmt: str, g: Globals, *, marker: bool = False) -> str:
@@ -128,6 +190,7 @@ def plan_context(g: Globals, planned: Planned) -> planfile.PlanContext:
     help="Save the plan; `apply PLANFILE` then applies exactly it, or refuses if stale.",
 )
 @click.option("--destroy", is_flag=True, help="Plan the removal of every managed job.")
+@selection_options()
 @allow_destroy_option
 @marker_option
 @click.pass_context
@@ -137,6 +200,9 @@ def plan_command(
     detailed_exitcode: bool,
     out: Path | None,
     destroy: bool,
+    targets: tuple[str, ...],
+    excludes: tuple[str, ...],
+    replace: tuple[str, ...],
     allow_destroy: int | None,
     marker: bool,
 ) -> None:
@@ -150,18 +216,28 @@ def plan_command(
       reconciler -C evals plan --format markdown > plan.md
       reconciler -C evals plan --out evals.tfplan --detailed-exitcode
       reconciler -C evals plan --out evals.tfplan --format markdown --marker > comment.md
+      reconciler -C evals plan --target 'cheese-*' --exclude cheese-big --out cheese.tfplan
+      reconciler -C evals plan --replace wine-quick       # re-run a job that is fine
     """
     g = get_globals()
     desired = load_desired(g)
     with connect(g, desired) as client:
-        planned = make_plan(desired, client, allow_destroy=allow_destroy, destroy=destroy)
+        planned = make_plan(
+            desired,
+            client,
+            allow_destroy=allow_destroy,
+            destroy=destroy,
+            selection=selection_of(targets, excludes, replace),
+        )
     click.echo(render(planned.plan, fmt, g, marker=marker))
     if planned.plan.blocked:
         raise guard_error(planned.plan)
     if out is not None:
         planfile.save(planned.plan, out, context=plan_context(g, planned))
         click.echo(
-            f"Saved the plan to {out}. Apply exactly it with: reconciler apply {out}", err=True
+            f"Saved the plan to {out} (plan {planned.plan.plan_id}). Apply exactly it with: "
+            f"reconciler apply {out}",
+            err=True,
         )
     if detailed_exitcode and planned.plan.has_changes:
         ctx.exit(int(ExitCode.CHANGES))

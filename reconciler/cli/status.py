@@ -10,7 +10,14 @@ import click
 
 from reconciler.apply.follow import current_versions
 from reconciler.cli.context import get_globals
-from reconciler.cli.session import connect, existing, follower, load_desired
+from reconciler.cli.session import (
+    connect,
+    existing,
+    follower,
+    load_desired,
+    stop_following_on_interrupt,
+    terminate_as_interrupt,
+)
 from reconciler.errors import ExitCode, ReconcilerError
 from reconciler.live import read_live_state
 from reconciler.outputs import merged_results
@@ -26,16 +33,27 @@ from reconciler.render import status as status_view
     show_default=True,
     help="Output format; json is versioned (format_version) and stable for tools.",
 )
-def status_command(fmt: str) -> None:
-    """Show the managed jobs: name, version, status, progress, age, sync state.
+@click.option(
+    "-w",
+    "--wide",
+    is_flag=True,
+    help="text: also show where each job came from: the git commit of its configuration"
+    " and the plan that created it (json always has both).",
+)
+def status_command(fmt: str, wide: bool) -> None:
+    """Show the managed jobs: name, version, status, progress, age, sync and health.
 
     One row per job name: its current version (the newest live job), how many older
-    versions are kept, and whether it matches the configuration.
+    versions are kept, whether it matches the configuration (SYNC: in sync, spec changed,
+    retry pending, not in config, not created) and how it is doing (HEALTH: healthy,
+    progressing, missing, or degraded with the reason: cancelled outside the reconciler,
+    requests that failed, out of attempts).
 
     \b
-    Example:
+    Examples:
       reconciler -C evals status
-      reconciler -C evals status --format json | jq '.jobs[].current.status'
+      reconciler -C evals status --wide                     # + COMMIT and PLAN
+      reconciler -C evals status --format json | jq '.jobs[] | {name, health}'
     """
     g = get_globals()
     desired = load_desired(g)
@@ -48,19 +66,21 @@ def status_command(fmt: str) -> None:
         versions = groups.get(name, [])
         current = versions[-1] if versions else None
         spec = specs.get(name)
+        attempts = spec.max_attempts if spec is not None else None
         rows.append(
             status_view.Row(
                 name=name,
                 current=current,
                 versions=len(versions),
-                sync=status_view.sync_state(current, spec.digest if spec else None),
+                sync=status_view.sync_state(current, spec.digest if spec else None, attempts),
+                health=status_view.health(current, attempts),
             )
         )
     now = time.time()
     if fmt == "json":
         click.echo(status_view.render_json(rows, workspace=desired.workspace, now=now))
     else:
-        click.echo(status_view.render_text(rows, now=now, color=g.color_for(sys.stdout)))
+        click.echo(status_view.render_text(rows, now=now, color=g.color_for(sys.stdout), wide=wide))
 
 
 @click.command("wait")
@@ -103,7 +123,10 @@ def wait_command(
             if not follow:
                 click.echo("No jobs to wait for: none of the configured jobs exists yet.")
                 return
-        result = follower(g, client, desired.workspace, poll=poll).follow(follow, timeout=timeout)
+        with terminate_as_interrupt(), stop_following_on_interrupt(g, follow):
+            result = follower(g, client, desired.workspace, poll=poll).follow(
+                follow, timeout=timeout
+            )
     click.echo(result.report())
     if result.timed_out or result.unsuccessful:
         ctx.exit(int(ExitCode.ERROR))
@@ -146,4 +169,10 @@ def outputs_command(name: str, output: Path | None) -> None:
                 tmp.replace(output)
             finally:
                 tmp.unlink(missing_ok=True)
-    click.echo(f"{name}: {results} results, {errors} errors [id={job.id}]", err=True)
+    click.echo(
+        f"{name}: {_count(results, 'result')}, {_count(errors, 'error')} [id={job.id}]", err=True
+    )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"

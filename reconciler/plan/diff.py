@@ -9,8 +9,11 @@ deepdiff, so a plan over many changed jobs does not pay deepdiff's setup for eve
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
+from reconciler import requestmap
+from reconciler.config.model import JobSpec
 from reconciler.plan.model import FieldDiff, PathPart, format_path
 
 # Order in which fields are listed (the order of tags.desired_fields); unknown ones last.
@@ -51,6 +54,24 @@ def field_diffs(old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[FieldDi
         else:
             diffs.append(FieldDiff(name, before, after))
     return tuple(diffs)
+
+
+def with_request_detail(
+    diffs: tuple[FieldDiff, ...], live_map: str | None, spec: JobSpec
+) -> tuple[FieldDiff, ...]:
+    """``diffs`` with the ``requests`` change told request by request, when both versions
+    are inline and the live job carries a request map (its tag, decoded here: a claim,
+    shown, never acted on)."""
+    if live_map is None or spec.requests_json is None:
+        return diffs
+    at = next((i for i, d in enumerate(diffs) if d.path == "requests"), None)
+    if at is None or diffs[at].added or diffs[at].removed:
+        return diffs
+    old = requestmap.decode(live_map)
+    if old is None:
+        return diffs
+    detail = requestmap.diff(old, spec.requests or [])
+    return (*diffs[:at], replace(diffs[at], requests=detail), *diffs[at + 1 :])
 
 
 def spec_pseudo_diff(old_digest: str, new_digest: str) -> FieldDiff:

@@ -15,6 +15,8 @@ from typing import Any
 from reconciler.api import Status
 from reconciler.config.model import JobSpec
 from reconciler.live import LiveJob
+from reconciler.plan.selection import Selection
+from reconciler.requestmap import RequestsDiff
 
 
 class Action(StrEnum):
@@ -59,6 +61,7 @@ class Reason(StrEnum):
     # short, or two applies of different configs raced): cancelled under on_change: replace.
     SUPERSEDED = "superseded"
     DESTROY = "destroy"  # the ``destroy`` command removes every managed job
+    REQUESTED = "requested"  # ``--replace NAME``: a new version although the current one is fine
 
     @property
     def phrase(self) -> str:
@@ -75,6 +78,7 @@ _REASON_PHRASES: dict[Reason, str] = {
     Reason.DUPLICATE: "duplicate of the version kept",
     Reason.SUPERSEDED: "superseded by a newer version",
     Reason.DESTROY: "destroy",
+    Reason.REQUESTED: "replacement requested",
 }
 
 
@@ -178,6 +182,9 @@ class FieldDiff:
     new: Any
     added: bool = False
     removed: bool = False
+    # ``requests`` of two inline jobs: the change request by request, when the live job's
+    # request map tag tells (None otherwise: only the digests above are known).
+    requests: RequestsDiff | None = None
 
     @property
     def parts(self) -> tuple[PathPart, ...]:
@@ -257,6 +264,21 @@ class Summary:
 
 
 @dataclass(frozen=True)
+class Targeting:
+    """What ``--target`` / ``--exclude`` / ``--replace`` asked for, and what it selected."""
+
+    selection: Selection
+    selected: tuple[str, ...]  # job names planned (sorted)
+    total: int  # job names known: in the configuration or live
+    replaced: tuple[str, ...] = ()  # job names re-run on request (sorted)
+
+    @property
+    def limited(self) -> bool:
+        """True when only some jobs are planned (``--target`` / ``--exclude``)."""
+        return self.selection.limits
+
+
+@dataclass(frozen=True)
 class Plan:
     workspace: str
     changes: tuple[Change, ...] = ()  # sorted by (name, ACTION_ORDER, live job age)
@@ -264,6 +286,11 @@ class Plan:
     violations: tuple[Violation, ...] = ()
     # Free-form details the renderers may show (e.g. foreign jobs ignored); not semantics.
     info: Mapping[str, Any] = field(default_factory=dict)
+    targeting: Targeting | None = None  # None: every job planned, none re-run on request
+    # Provenance, filled in by the shell (``with_provenance``) and stamped on every job
+    # the plan creates: the plan's own id and the config root's git commit (if any).
+    plan_id: str | None = None
+    commit: str | None = None
 
     @property
     def summary(self) -> Summary:
@@ -306,3 +333,10 @@ class Plan:
             for c in self.changes
         )
         return replace(self, changes=changes)
+
+    def with_provenance(self, *, plan_id: str, commit: str | None) -> Plan:
+        """This plan with its id and the commit it was made from (kept when already set,
+        so that a saved plan keeps its own)."""
+        if self.plan_id is not None:
+            return self
+        return replace(self, plan_id=plan_id, commit=commit)

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Final, TypeVar, assert_never
 from urllib.parse import urlsplit, urlunsplit
 
-from reconciler import __version__
+from reconciler import __version__, requestmap
 from reconciler.api import Status
 from reconciler.config.model import JobSpec, LocalInput, OnChange, canonical_json
 from reconciler.errors import Location, ReconcilerError, StalePlanError
@@ -39,9 +39,11 @@ from reconciler.plan.model import (
     NoteKind,
     Plan,
     Reason,
+    Targeting,
     Violation,
 )
 from reconciler.plan.planner import Policy, plan
+from reconciler.plan.selection import Selection
 
 FORMAT: Final = "reconciler-plan"
 FORMAT_VERSION: Final = 1
@@ -272,6 +274,15 @@ def _policy_out(policy: Policy) -> dict[str, Any]:
         "allow_destroy": policy.allow_destroy,
         "protected": sorted(policy.protected),
         "destroy_all": policy.destroy_all,
+        "selection": _selection_out(policy.selection),
+    }
+
+
+def _selection_out(selection: Selection) -> dict[str, list[str]]:
+    return {
+        "targets": list(selection.targets),
+        "excludes": list(selection.excludes),
+        "replace": list(selection.replace),
     }
 
 
@@ -315,13 +326,16 @@ def _ref_out(ref: JobRef | None) -> dict[str, Any] | None:
 
 
 def _diff_out(diff: FieldDiff) -> dict[str, Any]:
-    return {
+    out = {
         "path": diff.path,
         "old": diff.old,
         "new": diff.new,
         "added": diff.added,
         "removed": diff.removed,
     }
+    if diff.requests is not None:
+        out["requests"] = requestmap.to_json(diff.requests)
+    return out
 
 
 def _plan_out(p: Plan) -> dict[str, Any]:
@@ -359,6 +373,20 @@ def _plan_out(p: Plan) -> dict[str, Any]:
             for v in p.violations
         ],
         "info": dict(p.info),
+        "targeting": _targeting_out(p.targeting),
+        "plan_id": p.plan_id,
+        "commit": p.commit,
+    }
+
+
+def _targeting_out(t: Targeting | None) -> dict[str, Any] | None:
+    if t is None:
+        return None
+    return {
+        "selection": _selection_out(t.selection),
+        "selected": list(t.selected),
+        "total": t.total,
+        "replaced": list(t.replaced),
     }
 
 
@@ -422,11 +450,33 @@ class _Reader:
 
 
 def _policy_in(r: _Reader, raw: dict[str, Any]) -> Policy:
+    selection = r.opt(raw, "selection", dict)
     return Policy(
         max_destroy=r.get(raw, "max_destroy", int),
         allow_destroy=r.opt(raw, "allow_destroy", int),
         protected=frozenset(r.strs(raw, "protected")),
         destroy_all=r.get(raw, "destroy_all", bool),
+        selection=Selection() if selection is None else _selection_in(r, selection),
+    )
+
+
+def _selection_in(r: _Reader, raw: dict[str, Any]) -> Selection:
+    return Selection(
+        targets=r.strs(raw, "targets"),
+        excludes=r.strs(raw, "excludes"),
+        replace=r.strs(raw, "replace"),
+    )
+
+
+def _targeting_in(r: _Reader, raw: dict[str, Any] | None) -> Targeting | None:
+    if raw is None:
+        return None
+    total = r.get(raw, "total", int)
+    return Targeting(
+        selection=_selection_in(r, r.get(raw, "selection", dict)),
+        selected=r.strs(raw, "selected"),
+        total=total,
+        replaced=r.strs(raw, "replaced"),
     )
 
 
@@ -489,12 +539,19 @@ def _ref_in(r: _Reader, raw: Mapping[str, Any] | None) -> JobRef | None:
 
 
 def _diff_in(r: _Reader, raw: dict[str, Any]) -> FieldDiff:
+    detail = None
+    if raw.get("requests") is not None:
+        try:
+            detail = requestmap.from_json(raw["requests"])
+        except ValueError as err:
+            raise r.fail(f"a requests diff: {err}") from None
     return FieldDiff(
         path=r.get(raw, "path", str),
         old=raw.get("old"),
         new=raw.get("new"),
         added=r.get(raw, "added", bool),
         removed=r.get(raw, "removed", bool),
+        requests=detail,
     )
 
 
@@ -548,4 +605,7 @@ def _plan_in(
         notes=tuple(r.items(body, "notes", note)),
         violations=tuple(r.items(body, "violations", violation)),
         info=r.get(body, "info", dict),
+        targeting=_targeting_in(r, r.opt(body, "targeting", dict)),
+        plan_id=r.opt(body, "plan_id", str),
+        commit=r.opt(body, "commit", str),
     )

@@ -36,7 +36,7 @@ from reconciler import tags
 from reconciler.api import Status
 from reconciler.config.model import JobSpec, OnChange
 from reconciler.live import LiveJob
-from reconciler.plan.diff import field_diffs, spec_pseudo_diff
+from reconciler.plan.diff import field_diffs, spec_pseudo_diff, with_request_detail
 from reconciler.plan.model import (
     ACTION_ORDER,
     Action,
@@ -48,8 +48,10 @@ from reconciler.plan.model import (
     NoteKind,
     Plan,
     Reason,
+    Targeting,
     Violation,
 )
+from reconciler.plan.selection import Selection, resolve
 
 # A version in one of these states can be the current version of a raced run.
 _KEEPABLE: Final = frozenset({Status.QUEUED, Status.RUNNING, Status.SUCCESS})
@@ -69,6 +71,9 @@ class Policy:
     # The ``destroy`` command: every managed job goes, desired specs only count for
     # prevent_destroy, and the empty-desired guard does not apply.
     destroy_all: bool = False
+    # --target / --exclude / --replace: only the selected job names are planned (the guards
+    # count only what this plan does); the replaced ones get a new version.
+    selection: Selection = field(default_factory=Selection)
 
 
 def plan(
@@ -117,7 +122,8 @@ def _plan(
     protected = policy.protected | {s.name for s in desired if s.prevent_destroy}
     keyed: list[tuple[tuple[str, int, tuple[int, int, str]], Change]] = []
     notes: list[Note] = []
-    for name in sorted(specs.keys() | groups.keys()):
+    selected = resolve(policy.selection, specs.keys(), groups.keys())
+    for name in sorted(selected.names):
         versions = groups.get(name, [])
         spec = None if policy.destroy_all else specs.get(name)
         job_plan = _JobPlan()
@@ -126,7 +132,7 @@ def _plan(
                 job_plan, versions, Reason.DESTROY if policy.destroy_all else Reason.REMOVED
             )
         else:
-            _plan_present(job_plan, spec, versions)
+            _plan_present(job_plan, spec, versions, rerun=name in selected.replace)
         is_protected = name in protected
         for job, planned in job_plan.changes:
             change = (
@@ -141,10 +147,25 @@ def _plan(
 
     keyed.sort(key=lambda item: item[0])
     changes = tuple(change for _, change in keyed)
+    managed = sum(len(groups.get(name, ())) for name in selected.names)
     violations = _guards(
-        changes, policy, workspace=workspace, desired_count=len(specs), managed=len(by_id)
+        changes, policy, workspace=workspace, desired_count=len(specs), managed=managed
     )
-    return Plan(workspace=workspace, changes=changes, notes=tuple(notes), violations=violations)
+    targeting = None
+    if policy.selection.given:
+        targeting = Targeting(
+            policy.selection,
+            selected=tuple(sorted(selected.names)),
+            total=selected.total,
+            replaced=tuple(sorted(selected.replace)),
+        )
+    return Plan(
+        workspace=workspace,
+        changes=changes,
+        notes=tuple(notes),
+        violations=violations,
+        targeting=targeting,
+    )
 
 
 @dataclass
@@ -174,21 +195,29 @@ def _removal(job: LiveJob, reason: Reason) -> Change:
     return Change(Action.DELETE, name, reason, live=ref)
 
 
-def _plan_present(out: _JobPlan, spec: JobSpec, versions: Sequence[LiveJob]) -> None:
+def _plan_present(
+    out: _JobPlan, spec: JobSpec, versions: Sequence[LiveJob], *, rerun: bool = False
+) -> None:
     if not versions:
         out.add(None, Change(Action.CREATE, spec.name, Reason.NEW, spec=spec, attempt=1))
         return
 
     if len(versions) == 1:  # by far the most common case: no history, no duplicates
-        successor = _current_change(out, spec, versions[0])
+        successor = _current_change(out, spec, versions[0], rerun=rerun)
         if successor is not None:
             _supersede_only_version(out, spec, versions[0], successor)
         return
 
-    # The trailing run of versions sharing the newest version's spec.
+    # The trailing run of versions sharing the newest version's spec. A re-run asked for
+    # with --replace starts a run of its own: the versions it re-ran are history, not
+    # copies of it to cancel as duplicates.
     newest_digest = versions[-1].spec_digest
     start = len(versions) - 1
-    while start > 0 and versions[start - 1].spec_digest == newest_digest:
+    while (
+        start > 0
+        and versions[start - 1].spec_digest == newest_digest
+        and not _reruns_earlier(versions, start)
+    ):
         start -= 1
     current_at = next(
         (i for i in range(start, len(versions)) if versions[i].status in _KEEPABLE),
@@ -200,7 +229,7 @@ def _plan_present(out: _JobPlan, spec: JobSpec, versions: Sequence[LiveJob]) -> 
     # versions of other specs (a revert while on_change: wait let it run). It already
     # computes what is wanted: adopt it rather than start (and pay for) a copy.
     adopted = None
-    if current.spec_digest != spec.digest:
+    if current.spec_digest != spec.digest and not rerun:
         adopted = next(
             (
                 job
@@ -233,7 +262,7 @@ def _plan_present(out: _JobPlan, spec: JobSpec, versions: Sequence[LiveJob]) -> 
             f"spec, adopted instead of creating a copy",
         )
         _supersede(history, spec, current)
-    elif (successor := _current_change(out, spec, current)) is not None:
+    elif (successor := _current_change(out, spec, current, rerun=rerun)) is not None:
         history.append((current, successor if successor.action is Action.REPLACE else None))
         if successor.action is Action.CREATE:
             out.add(None, successor)
@@ -251,6 +280,12 @@ def _plan_present(out: _JobPlan, spec: JobSpec, versions: Sequence[LiveJob]) -> 
                 out.add(job, _history_delete(job))
         elif change is not None:
             out.add(job, change)
+
+
+def _reruns_earlier(versions: Sequence[LiveJob], at: int) -> bool:
+    """Whether ``versions[at]`` was created by --replace to re-run an earlier version."""
+    rerun_of = versions[at].rerun_of
+    return rerun_of is not None and any(v.id == rerun_of for v in versions[:at])
 
 
 def _supersede(history: list[tuple[LiveJob, Change | None]], spec: JobSpec, job: LiveJob) -> None:
@@ -288,10 +323,21 @@ def _history_delete(job: LiveJob) -> Change:
     )
 
 
-def _current_change(out: _JobPlan, spec: JobSpec, current: LiveJob) -> Change | None:
+def _current_change(
+    out: _JobPlan, spec: JobSpec, current: LiveJob, *, rerun: bool = False
+) -> Change | None:
     """What becomes of the current version: the CREATE or REPLACE that supersedes it, or
-    None with a note when it stays current."""
+    None with a note when it stays current. ``rerun`` (--replace): a new version (attempt
+    1) even though this one is fine; a running one is replaced whatever on_change says."""
     ref = JobRef.of(current)
+    if current.spec_digest == spec.digest and rerun:
+        if current.status in _RUNNING:
+            return Change(
+                Action.REPLACE, spec.name, Reason.REQUESTED, live=ref, spec=spec, attempt=1
+            )
+        return Change(
+            Action.CREATE, spec.name, Reason.REQUESTED, spec=spec, attempt=1, previous=ref
+        )
     if current.spec_digest == spec.digest:
         if current.status.is_active:
             out.note = Note(spec.name, NoteKind.IN_PROGRESS, ref, _in_progress_message(current))
@@ -313,7 +359,7 @@ def _current_change(out: _JobPlan, spec: JobSpec, current: LiveJob) -> Change | 
 
     diffs = _diffs(current, spec)
     if current.status in _RUNNING:
-        if spec.on_change is OnChange.REPLACE:
+        if spec.on_change is OnChange.REPLACE or rerun:
             return Change(
                 Action.REPLACE,
                 spec.name,
@@ -347,6 +393,7 @@ def _current_change(out: _JobPlan, spec: JobSpec, current: LiveJob) -> Change | 
 
 def _diffs(current: LiveJob, spec: JobSpec) -> tuple[FieldDiff, ...]:
     diffs = field_diffs(current.fields(), tags.desired_fields(spec))
+    diffs = with_request_detail(diffs, current.request_map, spec)
     return diffs or (spec_pseudo_diff(current.spec_digest, spec.digest),)
 
 

@@ -8,14 +8,26 @@ GitHub's diff highlighting. Nothing here knows about colour.
 from __future__ import annotations
 
 import json
+import shlex
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, assert_never
 
 from reconciler.config.model import JobSpec
-from reconciler.plan.model import Action, Change, FieldDiff, JobRef, Note, NoteKind, Reason
+from reconciler.plan.model import (
+    Action,
+    Change,
+    FieldDiff,
+    JobRef,
+    Note,
+    NoteKind,
+    Reason,
+    Targeting,
+)
+from reconciler.requestmap import RequestsDiff
 
 KNOWN_AFTER_APPLY: Final = "(known after apply)"
+REQUESTS_SHOWN: Final = 5  # changed inline requests listed one by one; the rest as counts
 
 # Legend wording, in ACTION_ORDER.
 LEGEND: Final[dict[Action, str]] = {
@@ -61,9 +73,27 @@ def progress(ref: JobRef) -> str:
     return shown
 
 
+def targeting_line(targeting: Targeting | None) -> str | None:
+    """``Targeted: 2 of 40 jobs (--target 'eval-*'); ...``, when only some jobs are planned."""
+    if targeting is None or not targeting.limited:
+        return None
+    flags = [f"--target {shlex.quote(t)}" for t in targeting.selection.targets]
+    flags += [f"--exclude {shlex.quote(x)}" for x in targeting.selection.excludes]
+    n = targeting.total
+    return (
+        f"Targeted: {len(targeting.selected)} of {n} job{'s' if n != 1 else ''} "
+        f"({', '.join(flags)}); the others are not planned."
+    )
+
+
 def headline(change: Change) -> str:
     """The ``# ...`` line above a job's block: what happens to it, and why."""
     name = change.name
+    if change.reason is Reason.REQUESTED:
+        text = f"{name} will be replaced, as requested"
+        if change.then_delete:
+            text += f"; the old job will be deleted ({Reason.HISTORY_LIMIT.phrase})"
+        return text
     match change.action:
         case Action.CREATE:
             if change.reason is Reason.RETRY and change.previous is not None:
@@ -189,7 +219,10 @@ def _diff_rows(diffs: Iterable[FieldDiff]) -> list[tuple[str, str, list[Line]]]:
     rows: list[tuple[str, str, list[Line]]] = []
     for field, group in groups.items():
         if len(group) == 1 and len(group[0].parts) == 1:
-            rows.append(_whole_field(field, group[0]))
+            marker, attr, lines = _whole_field(field, group[0])
+            if group[0].requests is not None:
+                lines = [*lines, *request_lines(group[0].requests)]
+            rows.append((marker, attr, lines))
         else:
             rows.append(("~", field, _nested(group)))
     return rows
@@ -204,6 +237,46 @@ def _whole_field(field: str, diff: FieldDiff) -> tuple[str, str, list[Line]]:
         lines[-1] = Line(last.depth, last.marker, f"{last.text} -> null")
         return ("-", field, lines)
     return ("~", field, _one(f"{value(diff.old)} -> {value(diff.new)}"))
+
+
+def request_lines(d: RequestsDiff, *, shown: int = REQUESTS_SHOWN) -> list[Line]:
+    """The first ``shown`` changed requests, one line each, then what is left as counts."""
+    lines = []
+    listed = d.changes[:shown]
+    for c in listed:
+        label = value(c.label)
+        match c.kind:
+            case "added":
+                lines.append(Line(2, "+", f"request {label}"))
+            case "removed":
+                lines.append(Line(2, "-", f"request {label}"))
+            case "changed":
+                fields = ", ".join(clean(f) for f in c.fields) or "body"
+                lines.append(Line(2, "~", f"request {label}: {fields} changed"))
+    rest = {
+        "added": d.added - sum(c.kind == "added" for c in listed),
+        "removed": d.removed - sum(c.kind == "removed" for c in listed),
+        "changed": d.changed - sum(c.kind == "changed" for c in listed),
+    }
+    if sum(rest.values()):
+        kinds = ", ".join(f"{n} {kind}" for kind, n in rest.items() if n)
+        lines.append(Line(2, "", f"# ... and {sum(rest.values())} more ({kinds})"))
+    if d.unknown:
+        lines.append(
+            Line(
+                2,
+                "",
+                f"# {_requests(d.unknown)} kept {'its' if d.unknown == 1 else 'their'} "
+                "custom_id; edits inside cannot be shown (the live job's tag lists ids only)",
+            )
+        )
+    if d.unchanged:
+        lines.append(Line(2, "", f"# ({_requests(d.unchanged)} unchanged)"))
+    return lines
+
+
+def _requests(n: int) -> str:
+    return f"{n:,} request{'s' if n != 1 else ''}"
 
 
 def _whole(marker: str, v: Any) -> list[Line]:

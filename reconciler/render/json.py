@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 from typing import Any, Final
 
+from reconciler import requestmap
 from reconciler.config.model import JobSpec
-from reconciler.plan.model import Change, FieldDiff, JobRef, Note, Plan, Violation
-from reconciler.render.common import headline, note_headline
+from reconciler.plan.model import Change, FieldDiff, JobRef, Note, Plan, Targeting, Violation
+from reconciler.render.common import headline, note_headline, targeting_line
 
 FORMAT_VERSION: Final = 1
 
@@ -38,9 +39,28 @@ def document(plan: Plan) -> dict[str, Any]:
             "destroyed_jobs": len(plan.destroyed_job_ids),
             "text": summary.line(),
         },
+        "targeting": _targeting(plan.targeting),
+        "plan_id": plan.plan_id,
+        "commit": plan.commit,
         "changes": [_change(c) for c in plan.changes],
         "notes": [_note(n) for n in plan.notes],
         "violations": [_violation(v) for v in plan.violations],
+    }
+
+
+def _targeting(t: Targeting | None) -> dict[str, Any] | None:
+    if t is None:
+        return None
+    return {
+        "targets": list(t.selection.targets),
+        "excludes": list(t.selection.excludes),
+        "replace": list(t.selection.replace),
+        "limited": t.limited,
+        "selected": len(t.selected),
+        "total": t.total,
+        "jobs": list(t.selected),
+        "replaced": list(t.replaced),
+        "text": targeting_line(t),
     }
 
 
@@ -137,10 +157,13 @@ def _diff(diff: FieldDiff) -> dict[str, Any]:
         kind = "remove"
     else:
         kind = "update"
-    return {
+    out = {
         "path": diff.path,
         "parts": list(diff.parts),
         "change": kind,
         "old": diff.old,
         "new": diff.new,
     }
+    if diff.requests is not None:
+        out["requests"] = requestmap.to_json(diff.requests)
+    return out

@@ -28,6 +28,7 @@ from reconciler.render.common import (
     headline,
     note_block,
     note_headline,
+    targeting_line,
 )
 from reconciler.render.text import format_line
 
@@ -76,6 +77,12 @@ def render(plan: Plan, *, marker: bool = False) -> str:
 
 def _head(plan: Plan) -> str:
     parts = [f"### Reconciler plan for workspace `{plan.workspace}`\n\n"]
+    targeted = targeting_line(plan.targeting)
+    if targeted is not None:
+        parts.append(f"> [!NOTE]\n> {_inline(targeted)}\n\n")
+    if plan.plan_id is not None:
+        commit = f" from commit `{_inline(plan.commit)}`" if plan.commit else ""
+        parts.append(f"<sub>Plan `{_inline(plan.plan_id)}`{commit}</sub>\n\n")
     if not plan.has_changes:
         parts.append(f"{plan.summary.line()}\n\n")
         return "".join(parts)

@@ -19,6 +19,7 @@ from reconciler.render.common import (
     headline,
     note_block,
     note_headline,
+    targeting_line,
 )
 
 WIDTH: Final = 100  # wrap prose (warnings, errors) at this many columns
@@ -67,6 +68,9 @@ def format_block(lines: Iterable[Line], style: _Style | None = None) -> list[str
 def render(plan: Plan, *, color: bool) -> str:
     style = _Style(color)
     out: list[str] = []
+    targeted = targeting_line(plan.targeting)
+    if targeted is not None:
+        out.extend([style.paint(clean(targeted), _BOLD), ""])
     if plan.has_changes:
         out.append("Job actions are indicated with the following symbols:")
         out.extend(

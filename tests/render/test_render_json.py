@@ -85,6 +85,9 @@ EXPECTED: dict[str, Any] = {
         "destroyed_jobs": 3,
         "text": "Plan: 2 to create, 1 to replace, 1 to cancel, 1 to delete.",
     },
+    "targeting": None,
+    "plan_id": None,
+    "commit": None,
     "changes": [
         {
             "action": "replace",
