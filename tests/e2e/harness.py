@@ -165,6 +165,24 @@ class Cli:
         assert API_KEY not in result.output, f"the API key leaked:\n{result}"
         return result
 
+    def run_argv(
+        self, argv: list[str], *, timeout: float = DEFAULT_TIMEOUT, env: Mapping[str, str] = {}
+    ) -> Result:
+        """``reconciler ARGV...`` exactly as given: no ``-C``/``--server`` put in front."""
+        done = subprocess.run(
+            [sys.executable, "-m", "reconciler", *argv],
+            input="",
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**self.env, **env},
+            cwd=self.workdir,
+            check=False,
+        )
+        result = Result(list(argv), done.returncode, done.stdout, done.stderr)
+        assert API_KEY not in result.output, f"the API key leaked:\n{result}"
+        return result
+
     def ok(self, root: Root | Path, *args: str, **kwargs: Any) -> Result:
         result = self.run(root, *args, **kwargs)
         assert result.code == 0, str(result)
