@@ -248,3 +248,33 @@ def test_any_plan_holds_until_applied_and_is_stale_after(
     reasons = planfile.stale_reasons(p, planfile.replan(saved, after))
     assert bool(reasons) == p.has_changes
     assert len(reasons) == len({c.name for c in p.changes})
+
+
+def test_targeting_provenance_and_request_diffs_survive_the_round_trip(tmp_path: Path) -> None:
+    from reconciler.plan.selection import Selection
+
+    before = spec("qa", requests_json='[{"body":{"max_tokens":5},"custom_id":"0"}]')
+    after = spec("qa", requests_json='[{"body":{"max_tokens":6},"custom_id":"0"}]')
+    other = spec("other")
+    policy = Policy(selection=Selection(targets=("q*",), excludes=("z",), replace=("qa",)))
+    jobs = [live(before, "job-1", Status.RUNNING), live(other, "job-2")]
+    p = (
+        plan([after, other], jobs, policy, workspace=WS)
+        .with_create_ids(ids())
+        .with_provenance(plan_id="plan-1", commit="c" * 40 + "-dirty")
+    )
+    (change,) = p.changes
+    assert change.diffs[0].requests is not None  # the live job's request map was read
+    assert p.targeting is not None and p.targeting.selected == ("qa",)
+    context = PlanContext("local", "", (after, other), policy, created_at="2026-01-01T00:00:00")
+    planfile.save(p, tmp_path / "p.json", context=context)
+    saved = planfile.load(tmp_path / "p.json")
+    assert saved.plan == p and saved.context.policy == policy
+    # Applied later, it plans only its targets again: still fresh.
+    planfile.ensure_fresh(saved, jobs)
+    # An edited request diff is refused like any other damage.
+    doc = json.loads((tmp_path / "p.json").read_text())
+    doc["plan"]["changes"][0]["diffs"][0]["requests"]["added"] = -1
+    (tmp_path / "p.json").write_text(json.dumps(doc))
+    with pytest.raises(PlanFileError, match="requests diff"):
+        planfile.load(tmp_path / "p.json")

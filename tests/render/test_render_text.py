@@ -254,3 +254,81 @@ def test_control_characters_from_the_server_are_escaped() -> None:
     out = text.render(Plan(workspace=WS, changes=(hostile,)), color=False)
     assert "\x1b" not in out
     assert 'id     = "job-\\u001b[2J"' in out
+
+
+def test_targeted_re_run_and_request_changes() -> None:
+    from reconciler.plan.model import Targeting
+    from reconciler.plan.selection import Selection
+    from reconciler.requestmap import RequestChange, RequestsDiff
+
+    detail = RequestsDiff(
+        level="fields",
+        added=3,
+        removed=1,
+        changed=4,
+        unchanged=2,
+        unknown=0,
+        changes=(
+            RequestChange("0", "changed", ("body.messages",)),
+            RequestChange("1", "removed"),
+            RequestChange("2", "changed", ("body.max_tokens", "body.messages")),
+            RequestChange("\x1b[31mred", "added"),
+            RequestChange("4", "changed", ()),
+            RequestChange("5", "added"),
+            RequestChange("6", "added"),
+            RequestChange("7", "changed", ("body.temperature",)),
+        ),
+    )
+    diff = FieldDiff("requests", "8 requests, sha256:aaa", "10 requests, sha256:bbb")
+    p = Plan(
+        WS,
+        changes=(
+            Change(
+                Action.REPLACE,
+                "qa",
+                Reason.SPEC_CHANGED,
+                live=ref("job-1", Status.RUNNING),
+                diffs=(dataclasses.replace(diff, requests=detail),),
+            ),
+            Change(
+                Action.CREATE,
+                "rerun",
+                Reason.REQUESTED,
+                attempt=1,
+                previous=ref("job-2", Status.SUCCESS),
+            ),
+        ),
+        targeting=Targeting(Selection(targets=("qa", "re*")), ("qa", "rerun"), 40, ("rerun",)),
+    )
+    assert text.render(p, color=False) == (
+        "Targeted: 2 of 40 jobs (--target qa, --target 're*'); the others are not planned.\n"
+        "\n"
+        "Job actions are indicated with the following symbols:\n"
+        "  + create\n"
+        "-/+ replace (cancel, then create)\n"
+        "\n"
+        "Reconciler will perform the following actions in workspace research-evals:\n"
+        "\n"
+        "  # qa must be replaced: requests changed\n"
+        '-/+ job "qa" {\n'
+        '      ~ id       = "job-1" -> (known after apply)\n'
+        '        status   = "RUNNING"\n'
+        '      ~ requests = "8 requests, sha256:aaa" -> "10 requests, sha256:bbb"\n'
+        '          ~ request "0": body.messages changed\n'
+        '          - request "1"\n'
+        '          ~ request "2": body.max_tokens, body.messages changed\n'
+        '          + request "\\u001b[31mred"\n'
+        '          ~ request "4": body changed\n'
+        "            # ... and 3 more (2 added, 1 changed)\n"
+        "            # (2 requests unchanged)\n"
+        "    }\n"
+        "\n"
+        "  # rerun will be replaced, as requested\n"
+        '  + job "rerun" {\n'
+        '        previous = "job-2" (SUCCESS)\n'
+        "      + attempt  = 1\n"
+        "      + id       = (known after apply)\n"
+        "    }\n"
+        "\n"
+        "Plan: 1 to create, 1 to replace, 0 to cancel, 0 to delete.\n"
+    )
