@@ -268,6 +268,21 @@ class MistralClient:
             gone={"id": job_id, "object": "batch", "deleted": True},
         )
 
+    # -- models ----------------------------------------------------------------------------
+
+    def list_models(self) -> list[dict[str, Any]]:
+        """``GET /v1/models`` (the SDK's ``models.list``): the model cards the key may use,
+        each with its ``id`` and ``aliases``. Read once per plan, to check model names."""
+        body = self._json("list_models", "GET", api.MODELS_PATH)
+        data = body.get("data")
+        if not isinstance(data, list):
+            raise ApiError(
+                "the model list has no 'data' array",
+                status=200,
+                request=f"GET {api.MODELS_PATH}",
+            )
+        return [card for card in data if isinstance(card, dict)]
+
     # -- files -----------------------------------------------------------------------------
 
     def upload_file(

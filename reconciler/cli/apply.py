@@ -17,6 +17,7 @@ from reconciler.cli.plan import (
     selection_options,
 )
 from reconciler.cli.session import (
+    check_models,
     client_for,
     connect,
     existing,
@@ -192,6 +193,7 @@ def apply_saved(g: Globals, path: Path, *, parallelism: int, wait: bool) -> None
         live = read_live_state(client, saved.plan.workspace)
         planfile.ensure_fresh(saved, live.jobs)
         p = saved.plan
+        check_models(client, (c.spec for c in p.changes if c.spec is not None))
         click.echo(render(p, "text", g))
         if p.blocked:
             raise guard_error(p)

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 import click
 
 from reconciler.cli.context import Globals, get_globals
-from reconciler.cli.session import connect, load_desired
+from reconciler.cli.session import check_models, connect, load_desired
 from reconciler.client import MistralClient
 from reconciler.config.model import DesiredState
 from reconciler.connect import resolve_server
@@ -131,6 +131,7 @@ def make_plan(
     if problems:
         raise SelectionError("; ".join(problems))
     planned = plan(desired.jobs, live.jobs, policy, workspace=desired.workspace)
+    check_models(client, (c.spec for c in planned.changes if c.spec is not None))
     read = [Path(f) for f in desired.files]
     read += [Path(desired.root) / i.path for j in desired.jobs for i in j.inputs]
     planned = planned.with_create_ids(lambda: str(uuid.uuid4())).with_provenance(

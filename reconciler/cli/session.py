@@ -15,13 +15,14 @@ from urllib.parse import urlsplit, urlunsplit
 
 import click
 
+from reconciler import models
 from reconciler.apply.follow import Follower, current_versions
 from reconciler.cli.context import Globals
 from reconciler.client import MistralClient
 from reconciler.config.loader import load
-from reconciler.config.model import DesiredState
-from reconciler.connect import make_client
-from reconciler.errors import ReconcilerError
+from reconciler.config.model import DesiredState, JobSpec
+from reconciler.connect import LOCAL_BASE_URL, make_client
+from reconciler.errors import ApiError, ConfigError, ReconcilerError
 from reconciler.live import read_live_state
 
 
@@ -136,3 +137,33 @@ def _without_credentials(url: str) -> str:
     if not parts.scheme or not parts.netloc:
         return url
     return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))
+
+
+def check_models(client: MistralClient, specs: Iterable[JobSpec]) -> None:
+    """Refuse (a ConfigError, exit 1) a model the server does not list, before anything
+    is created; one ``GET /v1/models``, and none when no spec names a model to check."""
+    to_check = [s for s in specs if models.needs_checking(s)]
+    if not to_check:
+        return
+    try:
+        cards = client.list_models()
+    except ApiError as err:
+        if err.status != 404:
+            raise
+        click.echo(
+            f"Warning: {_server_name(client)} does not serve GET /v1/models (HTTP 404); "
+            "model names were not checked.",
+            err=True,
+        )
+        return
+    problems = models.unknown_models(
+        to_check, models.known_names(cards), server=_server_name(client)
+    )
+    if problems:
+        raise ConfigError(problems)
+
+
+def _server_name(client: MistralClient) -> str:
+    if client.base_url.rstrip("/") == LOCAL_BASE_URL:
+        return "the local emulator"
+    return client.host

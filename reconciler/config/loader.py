@@ -278,6 +278,8 @@ class _Load:
                 None if spec.get("history_limit") is None else int(spec["history_limit"])
             ),
             source=job.key,
+            model_source=origins["model"].locate() if "model" in origins else None,
+            model_field=origins["model"].field() if "model" in origins else "",
         )
 
     def check_inputs_only(self, job: _Job, config: _Doc) -> None:

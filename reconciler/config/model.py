@@ -64,6 +64,9 @@ class JobSpec:
     prevent_destroy: bool = False
     history_limit: int | None = None  # None: keep every superseded finished version
     source: Location = field(default=Location("<unknown>"), compare=False)
+    # Where ``model`` was written (the job, or ``defaults:``), for errors about the model.
+    model_source: Location | None = field(default=None, compare=False)
+    model_field: str = field(default="", compare=False)
 
     @property
     def metadata_dict(self) -> dict[str, str]:
