@@ -185,6 +185,9 @@ class FieldDiff:
     # ``requests`` of two inline jobs: the change request by request, when the live job's
     # request map tag tells (None otherwise: only the digests above are known).
     requests: RequestsDiff | None = None
+    # ``inputs[N]`` whose file changed: (lines added, lines removed), when the old file's
+    # content could be read (``reconciler.plan.linecount``); None otherwise.
+    lines: tuple[int, int] | None = None
 
     @property
     def parts(self) -> tuple[PathPart, ...]:

@@ -335,6 +335,8 @@ def _diff_out(diff: FieldDiff) -> dict[str, Any]:
     }
     if diff.requests is not None:
         out["requests"] = requestmap.to_json(diff.requests)
+    if diff.lines is not None:
+        out["lines"] = list(diff.lines)
     return out
 
 
@@ -545,6 +547,12 @@ def _diff_in(r: _Reader, raw: dict[str, Any]) -> FieldDiff:
             detail = requestmap.from_json(raw["requests"])
         except ValueError as err:
             raise r.fail(f"a requests diff: {err}") from None
+    lines = None
+    if raw.get("lines") is not None:
+        pair = r.get(raw, "lines", list)
+        if len(pair) != 2 or not all(type(n) is int and n >= 0 for n in pair):
+            raise r.fail("'lines' should be two counts")
+        lines = (pair[0], pair[1])
     return FieldDiff(
         path=r.get(raw, "path", str),
         old=raw.get("old"),
@@ -552,6 +560,7 @@ def _diff_in(r: _Reader, raw: dict[str, Any]) -> FieldDiff:
         added=r.get(raw, "added", bool),
         removed=r.get(raw, "removed", bool),
         requests=detail,
+        lines=lines,
     )
 
 

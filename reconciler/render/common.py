@@ -275,6 +275,14 @@ def request_lines(d: RequestsDiff, *, shown: int = REQUESTS_SHOWN) -> list[Line]
     return lines
 
 
+def line_counts(diff: FieldDiff) -> str:
+    """`` # 12 lines added, 3 removed`` after a changed input file, when they are known."""
+    if diff.lines is None:
+        return ""
+    added, removed = diff.lines
+    return f" # {added:,} line{'s' if added != 1 else ''} added, {removed:,} removed"
+
+
 def _requests(n: int) -> str:
     return f"{n:,} request{'s' if n != 1 else ''}"
 
@@ -312,7 +320,7 @@ def _nested(group: Sequence[FieldDiff]) -> list[Line]:
             if not diff.added:
                 items.append(Line(2, "-", f"{value(diff.old)},"))
             if not diff.removed:
-                items.append(Line(2, "+", f"{value(diff.new)},"))
+                items.append(Line(2, "+", f"{value(diff.new)},{line_counts(diff)}"))
             continue
         key = raw_key.ljust(width)
         if diff.added:

@@ -166,4 +166,6 @@ def _diff(diff: FieldDiff) -> dict[str, Any]:
     }
     if diff.requests is not None:
         out["requests"] = requestmap.to_json(diff.requests)
+    if diff.lines is not None:
+        out["lines"] = {"added": diff.lines[0], "removed": diff.lines[1]}
     return out

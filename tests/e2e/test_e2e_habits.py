@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from e2e.harness import E2E, chat_requests, flat, inline_jobs, plan_json
+from e2e.harness import E2E, chat_requests, flat, inline_jobs, jsonl, plan_json
 from e2e.test_e2e_terminal import on_terminal
 
 TERMINAL = frozenset({"SUCCESS", "FAILED", "TIMEOUT_EXCEEDED", "CANCELLED"})
@@ -318,3 +318,26 @@ def test_many_request_changes_show_the_first_few_then_counts(e2e: E2E) -> None:
     listed = [line.strip() for line in text.stdout.splitlines() if 'request "' in line]
     assert len(listed) == 5, text.stdout
     assert "# ... and 25 more (10 added, 15 changed)" in text.stdout
+
+
+def test_a_changed_input_file_shows_the_lines_it_gained_and_lost(e2e: E2E) -> None:
+    root = e2e.root("input-lines", {})
+    root.jobs = {"eval": {"inputs": [root.input_file("data.jsonl", chat_requests(10))]}}
+    root.write()
+    e2e.cli.ok(root, "apply", "--auto-approve")
+    lines = chat_requests(13)
+    lines[2]["body"]["max_tokens"] = 99  # one line edited: one removed, one added
+    del lines[5]  # one removed; three appended (10, 11, 12)
+    (root.path / "data" / "data.jsonl").write_text(jsonl(lines))
+    e2e.admin.clear_log()
+
+    text = e2e.cli.run(root, "plan")
+    document = plan_json(e2e.cli.run(root, "plan", "--format", "json"))
+
+    assert re.search(
+        r'\+ "data/data\.jsonl@[0-9a-f]{12}", # 4 lines added, 2 removed$', text.stdout, re.M
+    ), text.stdout
+    assert document["changes"][0]["diffs"][0]["lines"] == {"added": 4, "removed": 2}
+    log = e2e.admin.log()
+    assert {entry.method for entry in log} == {"GET"}  # the old file is read, nothing written
+    assert any(e.path.startswith("/v1/files/") and e.path.endswith("/content") for e in log)
