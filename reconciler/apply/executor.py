@@ -24,12 +24,14 @@ What each action does, and what it tolerates because the world moved since the p
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import random
+import signal
 import threading
 import time
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass
@@ -226,8 +228,15 @@ class Executor:
         self._provenance = tags.provenance(plan_id=plan.plan_id, commit=plan.commit)
         workers = max(1, min(self._settings.parallelism, len(plan.changes) or 1))
         pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="apply")
-        futures: list[Future[Outcome]] = [pool.submit(self._run, c) for c in plan.changes]
+        # An interrupt while submitting would leave a worker thread started but not yet
+        # known to the pool (Thread.start waits for it to run, and it may already be
+        # printing): it is held until every task is submitted, then handled as below.
+        futures: list[Future[Outcome]] = []
         try:
+            with _interrupts_held() as held:
+                futures.extend(pool.submit(self._run, c) for c in plan.changes)
+            if held:
+                raise KeyboardInterrupt
             wait_futures(futures)
         except KeyboardInterrupt:
             self.interrupt()
@@ -461,6 +470,27 @@ class Executor:
             return
         with self._emit_lock:
             self._emit_fn(name, message)
+
+
+@contextlib.contextmanager
+def _interrupts_held() -> Iterator[list[int]]:
+    """SIGINT (and SIGTERM, when a Python handler turns it into an interrupt) recorded,
+    not raised, for the duration: the list holds the signals received."""
+    held: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield held
+        return
+    previous = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        current = signal.getsignal(signum)
+        if callable(current):
+            previous[signum] = current
+            signal.signal(signum, lambda n, frame: held.append(n))
+    try:
+        yield held
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _live_id(change: Change) -> str:

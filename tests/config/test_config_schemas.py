@@ -153,7 +153,7 @@ def test_schema_command_plan(workdir: Workdir) -> None:
 
 def test_schema_command_rejects_unknown_kinds(workdir: Workdir) -> None:
     result = workdir.cli("schema", "nope")
-    assert result.exit_code == 2
+    assert result.exit_code == 1  # a usage error: never 2, which means "changes"
     assert "'nope' is not one of" in result.stderr
 
 

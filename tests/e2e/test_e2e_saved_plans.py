@@ -28,7 +28,7 @@ def saved_plan(e2e: E2E, name: str) -> tuple[Root, Path]:
     saved = e2e.cli.run(root, "plan", "--out", str(out), "--detailed-exitcode")
     assert saved.code == 2, str(saved)
     assert "Plan: 1 to create, 1 to replace, 0 to cancel, 0 to delete." in saved.stdout
-    assert f"Saved the plan to {out}." in saved.stderr
+    assert f"Saved the plan to {out} (plan " in saved.stderr
     return root, out
 
 

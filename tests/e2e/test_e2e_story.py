@@ -30,7 +30,17 @@ def test_apply_status_edit_replace_remove_destroy(e2e: E2E) -> None:
 
     # -- 2. status, text and json ---------------------------------------------------------
     table = cli.ok(root, "status").stdout.splitlines()
-    assert table[0].split() == ["NAME", "VERSION", "STATUS", "PROGRESS", "AGE", "SYNC", "JOB", "ID"]
+    assert table[0].split() == [
+        "NAME",
+        "VERSION",
+        "STATUS",
+        "PROGRESS",
+        "AGE",
+        "SYNC",
+        "HEALTH",
+        "JOB",
+        "ID",
+    ]
     rows = {line.split()[0]: line for line in table[1:]}
     assert sorted(rows) == ["bread-check", "cheese-eval", "wine-quick"]
     for name, job in created.items():

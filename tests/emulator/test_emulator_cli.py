@@ -130,7 +130,7 @@ def test_default_database_is_under_the_config_root(tmp_path: Path) -> None:
 )
 def test_bad_flags_are_usage_errors(args: list[str]) -> None:
     result = CliRunner().invoke(cli, ["emulator", "serve", *args])
-    assert result.exit_code == 2, result.output
+    assert result.exit_code == 1, result.output  # usage errors exit 1 (issue 11)
 
 
 def test_help_lists_every_flag() -> None:
