@@ -23,9 +23,12 @@ SERVER_ERROR: Final = 500
 REJECTED: Final = 400
 
 
+_CANONICAL: Final = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def request_key(custom_id: str, body: object) -> bytes:
     """Identity of a request across jobs: its custom_id and its body's canonical JSON."""
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    canonical = _CANONICAL.encode(body)
     text = f"{custom_id}\0{canonical}"
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()[:KEY_BYTES]
 

@@ -339,12 +339,15 @@ def _check_tree(value: Any) -> None:
             stack.extend((child, depth + 1) for child in children)
 
 
+_DECODER = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite)
+
+
 def loads(raw: bytes) -> Any:
     """Parse JSON the strict way: no NaN/Infinity, no out-of-range numbers (1e400), no
     integers beyond Python's digit limit, no nesting beyond ``MAX_JSON_DEPTH``, no lone
     surrogates. Raises ValueError (UnicodeDecodeError and JSONDecodeError included)."""
     try:
-        value = json.loads(raw, parse_constant=_no_constant, parse_float=_finite)
+        value = _DECODER.decode(raw.decode("utf-8"))
     except RecursionError:
         raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels") from None
     # Only a text with that many brackets can be that deep, only one with a \uD8.. escape
@@ -413,11 +416,9 @@ def parse_lines(lines: Iterable[bytes], endpoint: str, *, start: int = 0) -> Ite
         if not raw.strip():
             continue
         try:
-            raw.decode("utf-8")
+            item = loads(raw)
         except UnicodeDecodeError:
             raise InvalidJsonl(number, "not valid UTF-8") from None
-        try:
-            item = loads(raw)
         except json.JSONDecodeError as err:
             raise InvalidJsonl(number, f"not valid JSON ({err.msg})") from None
         except ValueError as err:
