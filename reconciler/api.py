@@ -55,11 +55,15 @@ TERMINAL_STATUSES: Final = frozenset(
 # Terminal outcomes that did not produce results: candidates for a retry.
 UNSUCCESSFUL_STATUSES: Final = frozenset({Status.FAILED, Status.TIMEOUT_EXCEEDED, Status.CANCELLED})
 
-FILE_PURPOSES: Final = ("fine-tune", "batch", "ocr")
+FILE_PURPOSES: Final = ("fine-tune", "batch", "ocr", "agentic_safety")  # the last: SDK 3.7
 SAMPLE_TYPES: Final = ("pretrain", "instruct", "batch_request", "batch_result", "batch_error")
 FILE_SOURCES: Final = ("upload", "repository", "mistral")
 
 MAX_INLINE_REQUESTS: Final = 10_000
+# Requests per job (docs: resources/known-limitations) and pending requests per workspace,
+# in QUEUED/RUNNING jobs (docs: capabilities/batch FAQ), as of 2026-08: see NOTES.md.
+MAX_REQUESTS_PER_JOB: Final = 100_000
+MAX_PENDING_REQUESTS: Final = 1_000_000
 METADATA_KEY_MIN: Final = 1
 METADATA_KEY_MAX: Final = 32
 METADATA_VALUE_MIN: Final = 1

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import ipaddress
+import math
 import signal
 from pathlib import Path
 from types import FrameType
 
 import click
 
+from reconciler.api import MAX_PENDING_REQUESTS, MAX_REQUESTS_PER_JOB
 from reconciler.cli.context import get_globals
 
 DEFAULT_DB = Path(".reconciler") / "emulator.sqlite3"
@@ -25,6 +27,12 @@ def emulator_group() -> None:
     Example:
       reconciler emulator serve --port 8765 --speed 10
     """
+
+
+def _finite(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter("must be a finite number")
+    return value
 
 
 def _fraction(ctx: click.Context, param: click.Parameter, value: float) -> float:
@@ -65,14 +73,16 @@ def _sigterm(signum: int, frame: FrameType | None) -> None:
 )
 @click.option(
     "--speed",
-    type=click.FloatRange(min=0, min_open=True),
+    type=click.FloatRange(min=1e-6, max=1e6),
+    callback=_finite,
     default=1.0,
     show_default=True,
     help="Lifecycle speed factor: a job of N requests takes about (1 + N/50)/F seconds.",
 )
 @click.option(
     "--hour-length",
-    type=click.FloatRange(min=0, min_open=True),
+    type=click.FloatRange(min=1e-3, max=365 * 86400.0),
+    callback=_finite,
     default=3600.0,
     show_default=True,
     help="Seconds in one hour of timeout_hours (lower it to see TIMEOUT_EXCEEDED).",
@@ -86,7 +96,8 @@ def _sigterm(signum: int, frame: FrameType | None) -> None:
 )
 @click.option(
     "--latency",
-    type=click.FloatRange(min=0),
+    type=click.FloatRange(min=0, max=600),
+    callback=_finite,
     default=0.0,
     show_default=True,
     help="Seconds added to every API request.",
@@ -117,9 +128,42 @@ def _sigterm(signum: int, frame: FrameType | None) -> None:
 )
 @click.option(
     "--rate-limit",
-    type=click.FloatRange(min=0, min_open=True),
+    type=click.FloatRange(min=0, min_open=True, max=1e6),
+    callback=_finite,
     default=None,
     help="Requests per second (this process) beyond which it answers 429.",
+)
+@click.option(
+    "--fail-requests",
+    type=float,
+    default=0.0,
+    show_default=True,
+    callback=_fraction,
+    help="Fraction of batch requests that fail transiently (429/500 lines in the error file),"
+    " drawn per custom_id, body and attempt: a retry can succeed.",
+)
+@click.option(
+    "--fail-requests-permanent",
+    type=float,
+    default=0.0,
+    show_default=True,
+    callback=_fraction,
+    help="Fraction of batch requests that fail permanently (400 lines, at every attempt).",
+)
+@click.option(
+    "--max-requests-per-job",
+    type=click.IntRange(1, 1_000_000_000),
+    default=MAX_REQUESTS_PER_JOB,
+    show_default=True,
+    help="Largest job accepted at create (the API's published limit by default).",
+)
+@click.option(
+    "--max-pending-requests",
+    type=click.IntRange(1, 1_000_000_000),
+    default=MAX_PENDING_REQUESTS,
+    show_default=True,
+    help="Requests that may be pending (in QUEUED/RUNNING jobs of all users) at once; a"
+    " create beyond it is refused (the API's published limit by default).",
 )
 @click.option("--seed", type=int, default=None, help="Seed of the fault injection's randomness.")
 def serve_command(
@@ -135,6 +179,10 @@ def serve_command(
     rate_5xx: float,
     drop_creates: float,
     rate_limit: float | None,
+    fail_requests: float,
+    fail_requests_permanent: float,
+    max_requests_per_job: int,
+    max_pending_requests: int,
     seed: int | None,
 ) -> None:
     """Serve the emulator over HTTP until Ctrl-C or SIGTERM.
@@ -150,6 +198,7 @@ def serve_command(
       reconciler -C examples emulator serve         # the database `server: local` uses
       MISTRAL_SERVER_URL=http://127.0.0.1:8765 reconciler -C examples plan
       reconciler emulator serve --port 0 --db /tmp/emu.sqlite3 --rate-5xx 0.1 --seed 1
+      reconciler emulator serve --fail-requests 0.1 --max-requests-per-job 1000
     """
     # Imported here so that only `emulator serve` (and `server: local`) pay for Werkzeug.
     from reconciler.emulator import Emulator, Faults, serve  # noqa: PLC0415
@@ -161,6 +210,10 @@ def serve_command(
         rate_5xx=rate_5xx,
         drop_creates=drop_creates,
         rate_limit=rate_limit,
+        fail_requests=fail_requests,
+        fail_requests_permanent=fail_requests_permanent,
+        max_requests_per_job=max_requests_per_job,
+        max_pending_requests=max_pending_requests,
     )
     emulator = Emulator(
         path, speed=speed, hour_length=hour_length, api_keys=api_keys, faults=faults, seed=seed

@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, RequestEntityTooLarge
 from werkzeug.routing import Map, Rule
@@ -33,13 +34,20 @@ from reconciler.emulator.faults import FaultInjector, Faults
 from reconciler.emulator.files import Caller, Files, UploadSink
 from reconciler.emulator.jobs import Jobs
 from reconciler.emulator.store import LoggedRequest, Settings, Store
-from reconciler.emulator.validation import query_bool, query_int
+from reconciler.emulator.validation import loads, query_bool, query_int
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
 ADMIN_PREFIX = "/_emulator/"
 MAX_JSON_BODY = 128 * 1024 * 1024  # 10,000 inline requests of a few kB fit easily
+MAX_SMALL_BODY = 1024 * 1024  # any other request body (admin bodies, stray bodies on GETs)
+SIGNED_URL_MAX_HOURS = 168  # the spec bounds a signed URL's expiry to 1..168 hours
+MAX_CLOCK_STEP = 100 * 365 * 86_400.0  # seconds one POST /_emulator/clock may advance
+MAX_SPEED = 1_000_000.0
+MIN_SPEED = 1e-6
+MAX_HOUR_LENGTH = 365 * 86_400.0
+MIN_HOUR_LENGTH = 1e-3
 
 
 class DroppedResponse(ConnectionAbortedError):
@@ -269,6 +277,7 @@ class Emulator:
 
     def _handle(self, request: _Request, settings: Settings, now: float) -> tuple[Response, bool]:
         request_id = uuid.uuid4().hex
+        request.max_content_length = MAX_SMALL_BODY  # create and upload raise it
         try:
             owner = self._authenticate(request, settings, request_id)
             adapter = _API.bind_to_environ(request.environ)
@@ -321,10 +330,13 @@ class Emulator:
                 raw = request.get_data(cache=False)
                 return _json(self._jobs.create(caller, settings, raw))
             case "get_job":
-                inline, problem = query_bool("inline", request.args.get("inline", "false"))
-                if problem is not None:
-                    raise errors.validation_failed([problem])
-                return _json(self._jobs.get(caller, args["job_id"], bool(inline)))
+                raw_inline = request.args.get("inline")
+                inline: bool | None = None
+                if raw_inline is not None:
+                    inline, problem = query_bool("inline", raw_inline)
+                    if problem is not None:
+                        raise errors.validation_failed([problem])
+                return _json(self._jobs.get(caller, args["job_id"], inline))
             case "cancel_job":
                 return _json(self._jobs.cancel(caller, settings, args["job_id"]))
             case "delete_job":
@@ -374,7 +386,7 @@ class Emulator:
             direct_passthrough=True,
         )
         response.content_length = size
-        response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+        response.headers["Content-Disposition"] = _attachment(filename)
         return response
 
     # --- signed URLs -------------------------------------------------------------------
@@ -382,7 +394,8 @@ class Emulator:
     def _signed_url(self, request: _Request, caller: Caller, file_id: str) -> dict[str, Any]:
         """``GET /v1/files/{id}/url?expiry=HOURS``: a URL that downloads the file without a
         token until it expires (default 24 hours of emulated time)."""
-        hours, problem = query_int("expiry", request.args.get("expiry", "24"), 1, None)
+        raw = request.args.get("expiry", "24")
+        hours, problem = query_int("expiry", raw, 1, SIGNED_URL_MAX_HOURS)
         if problem is not None:
             raise errors.validation_failed([problem])
         self._files.get(caller, file_id)  # 404 unless the caller can see the file
@@ -423,7 +436,10 @@ class Emulator:
     def _admin(self, request: _Request) -> Response:
         try:
             endpoint, args = _API.bind_to_environ(request.environ).match()
-            body = request.get_json(silent=True) if request.method in ("PUT", "POST") else None
+            body = None
+            if request.method in ("PUT", "POST"):
+                request.max_content_length = MAX_SMALL_BODY
+                body = loads(request.get_data(cache=False))
             match endpoint, request.method:
                 case "admin_blob", _:
                     return self._blob(request, args["file_id"])
@@ -442,6 +458,8 @@ class Emulator:
                     seconds = body.get("advance") if isinstance(body, dict) else None
                     if isinstance(seconds, bool) or not isinstance(seconds, int | float):
                         raise ValueError('expected {"advance": SECONDS}')
+                    if not 0 <= seconds <= MAX_CLOCK_STEP:
+                        raise ValueError(f"advance must be 0..{MAX_CLOCK_STEP:g} seconds")
                     self.advance(float(seconds))
                     return _json(self._clock_state())
                 case "admin_clock", _:
@@ -458,7 +476,9 @@ class Emulator:
                     return _json(self._clock_state())
             raise NotFound()
         except (ValueError, TypeError) as err:
-            return _json(errors.error_body(str(err)), 400)
+            return _json(errors.error_body(str(err)[:500]), 400)
+        except RequestEntityTooLarge:
+            return _json(errors.error_body(f"bodies are limited to {MAX_SMALL_BODY} bytes"), 413)
         except MethodNotAllowed:
             return _json({"detail": "Method Not Allowed"}, 405)
         except NotFound:
@@ -472,6 +492,16 @@ class Emulator:
             "speed": settings.speed,
             "hour_length": settings.hour_length,
         }
+
+
+def _attachment(filename: str) -> str:
+    """A Content-Disposition for any stored name: an ASCII fallback plus RFC 5987's UTF-8
+    form (a name may hold quotes, newlines or anything else an uploader chose)."""
+    fallback = "".join(
+        c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in filename
+    )
+    encoded = quote(filename.encode("utf-8", "surrogatepass"), safe="")
+    return f"attachment; filename=\"{fallback[:200]}\"; filename*=UTF-8''{encoded}"
 
 
 def _list_models(request: _Request, caller: Caller) -> dict[str, Any]:
@@ -497,7 +527,11 @@ def _delete_model(model_id: str) -> dict[str, Any]:
     raise errors.not_found("Model", model_id)
 
 
+_BOUNDS = {"speed": (MIN_SPEED, MAX_SPEED), "hour_length": (MIN_HOUR_LENGTH, MAX_HOUR_LENGTH)}
+
+
 def _positive(name: str, value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise ValueError(f"{name} must be a number > 0, not {value!r}")
+    low, high = _BOUNDS[name]
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        raise ValueError(f"{name} must be a number in [{low:g}, {high:g}], not {value!r:.40}")
     return float(value)

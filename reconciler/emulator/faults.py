@@ -15,12 +15,21 @@ import time
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from reconciler.api import MAX_PENDING_REQUESTS, MAX_REQUESTS_PER_JOB
+
+MAX_LATENCY = 600.0  # seconds: beyond it a request would outlive any client's timeout
+MAX_RETRY_AFTER = 86_400
+MAX_RATE_LIMIT = 1_000_000.0
+MAX_LIMIT = 1_000_000_000  # requests: the largest per-job or pending limit one can set
+
 
 @dataclass(frozen=True)
 class Faults:
-    """Faults applied to API requests (never to the ``/_emulator/`` admin API).
+    """Faults applied to API requests (never to the ``/_emulator/`` admin API), and the
+    API's request limits.
 
-    Fractions are probabilities in [0, 1], drawn independently per request.
+    Fractions are probabilities in [0, 1], drawn independently per request. Every number is
+    finite and bounded: a setting the emulator cannot honour is refused, never stored.
     """
 
     latency: float = 0.0  # seconds added to every request, before anything else
@@ -29,18 +38,34 @@ class Faults:
     drop_creates: float = 0.0  # fraction of job creates committed, then answered by nothing
     rate_limit: float | None = None  # requests per second per process; beyond it, 429
     retry_after: int = 1  # the Retry-After (seconds) sent with injected 429s
+    # Per batch request (lines of the error file), see outcomes.py:
+    fail_requests: float = 0.0  # fraction failing transiently (429/500), per attempt
+    fail_requests_permanent: float = 0.0  # fraction failing for good (400)
+    # The API's limits, enforced at create (defaults: the API's published ones):
+    max_requests_per_job: int = MAX_REQUESTS_PER_JOB
+    max_pending_requests: int = MAX_PENDING_REQUESTS  # in QUEUED/RUNNING jobs, all users
 
     def __post_init__(self) -> None:
-        for name in ("rate_429", "rate_5xx", "drop_creates"):
+        for name in ("rate_429", "rate_5xx", "drop_creates", "fail_requests",
+                     "fail_requests_permanent"):  # fmt: skip
             value = getattr(self, name)
-            if not 0.0 <= value <= 1.0:
+            if not (isinstance(value, float | int) and 0.0 <= value <= 1.0):
                 raise ValueError(f"{name} must be a fraction in [0, 1], not {value!r}")
-        if self.latency < 0:
-            raise ValueError(f"latency must be >= 0, not {self.latency!r}")
-        if self.rate_limit is not None and self.rate_limit <= 0:
-            raise ValueError(f"rate_limit must be > 0 requests per second, not {self.rate_limit!r}")
-        if self.retry_after < 0:
-            raise ValueError(f"retry_after must be >= 0, not {self.retry_after!r}")
+        if not 0 <= self.latency <= MAX_LATENCY:  # also false for NaN
+            raise ValueError(f"latency must be 0..{MAX_LATENCY:g} seconds, not {self.latency!r}")
+        if self.rate_limit is not None and not 0 < self.rate_limit <= MAX_RATE_LIMIT:
+            raise ValueError(
+                f"rate_limit must be > 0 and <= {MAX_RATE_LIMIT:g} requests per second,"
+                f" not {self.rate_limit!r}"
+            )
+        if not 0 <= self.retry_after <= MAX_RETRY_AFTER:
+            raise ValueError(
+                f"retry_after must be 0..{MAX_RETRY_AFTER} seconds, not {self.retry_after!r}"
+            )
+        for name in ("max_requests_per_job", "max_pending_requests"):
+            value = getattr(self, name)
+            if not 1 <= value <= MAX_LIMIT:
+                raise ValueError(f"{name} must be 1..{MAX_LIMIT} requests, not {value!r}")
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -51,22 +76,28 @@ class Faults:
         if not isinstance(data, dict):
             raise ValueError("faults must be a JSON object")
         known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
+        unknown = sorted(str(key) for key in set(data) - known)
         if unknown:
-            raise ValueError(f"unknown fault setting(s): {', '.join(unknown)}")
+            raise ValueError(f"unknown fault setting(s): {', '.join(unknown)[:500]}")
         values: dict[str, Any] = {}
         for name, value in data.items():
             if name == "rate_limit" and value is None:
                 values[name] = None
-            elif name == "retry_after":
+            elif name in _INTEGERS:
                 if isinstance(value, bool) or not isinstance(value, int):
-                    raise ValueError("retry_after must be an integer number of seconds")
+                    raise ValueError(f"{name} must be an integer")
                 values[name] = value
             else:
                 if isinstance(value, bool) or not isinstance(value, int | float):
                     raise ValueError(f"{name} must be a number")
-                values[name] = float(value)
+                number = float(value) if abs(value) < 1e300 else math.inf
+                if not math.isfinite(number):
+                    raise ValueError(f"{name} must be a finite number")
+                values[name] = number
         return cls(**values)
+
+
+_INTEGERS = frozenset({"retry_after", "max_requests_per_job", "max_pending_requests"})
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,8 @@ from reconciler.emulator.validation import (
 
 VISIBILITIES = ("workspace", "user")
 MAX_PAGE_SIZE = 1000
+MAX_PAGE = 1_000_000  # no documented maximum; beyond it offsets overflow, so: 422
+MAX_UPLOAD_EXPIRY_HOURS = 24 * 365 * 10  # no documented maximum: ten years
 
 # A row is visible when it exists for the caller now: result files appear when their job
 # ends (created_at), expired files vanish, "user" files are their uploader's alone.
@@ -196,7 +198,7 @@ class Files:
         expires_at: int | None = None
         expiry = form.get("expiry", "").strip()
         if expiry and expiry.lower() != "null":
-            hours, problem = query_int("expiry", expiry, 1, None)
+            hours, problem = query_int("expiry", expiry, 1, MAX_UPLOAD_EXPIRY_HOURS)
             if problem:
                 problems.append({**problem, "loc": ["body", "expiry"]})
             elif hours is not None:
@@ -239,7 +241,7 @@ class Files:
 
     def list(self, caller: Caller, args: MultiDict[str, str]) -> dict[str, Any]:
         problems: list[Detail] = []
-        page, problem = query_int("page", args.get("page", "0"), 0, None)
+        page, problem = query_int("page", args.get("page", "0"), 0, MAX_PAGE)
         problems += [problem] if problem else []
         page_size, problem = query_int("page_size", args.get("page_size", "100"), 1, MAX_PAGE_SIZE)
         problems += [problem] if problem else []

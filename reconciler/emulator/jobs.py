@@ -15,8 +15,9 @@ from typing import Any
 from werkzeug.datastructures import MultiDict
 
 from reconciler.api import Status
-from reconciler.emulator import catalogue, errors, results
-from reconciler.emulator.files import MAX_PAGE_SIZE, Caller, Files
+from reconciler.emulator import catalogue, errors, outcomes, results
+from reconciler.emulator.faults import Faults
+from reconciler.emulator.files import MAX_PAGE, MAX_PAGE_SIZE, Caller, Files
 from reconciler.emulator.lifecycle import STATUS_SQL, Counts, Timeline
 from reconciler.emulator.store import Settings, Store
 from reconciler.emulator.synth import problem as body_problem
@@ -24,8 +25,11 @@ from reconciler.emulator.validation import (
     CreateRequest,
     Detail,
     InvalidJsonl,
+    bounded_lines,
     check_create,
     detail,
+    loads,
+    parse_json_body,
     parse_lines,
     query_bool,
     query_datetime,
@@ -102,6 +106,76 @@ def _link_or_copy(source: Path, target: Path) -> None:
         shutil.copyfile(source, target)
 
 
+class _Batch:
+    """A job's requests as the create needs them: 16 bytes of identity per request (for
+    attempt counting, outcomes.request_key) and which ones are malformed; compact, so that a
+    job of 100,000s of requests costs a few MB."""
+
+    def __init__(self) -> None:
+        self.keys = bytearray()
+        self.bad = bytearray()
+        self.total = 0
+        self.malformed = 0
+
+    def add(self, index: int, custom_id: str | None, body: Any, problem: str | None) -> None:
+        self.keys += outcomes.request_key(custom_id if custom_id is not None else str(index), body)
+        self.bad.append(problem is not None)
+        self.malformed += problem is not None
+        self.total += 1
+
+    def key(self, index: int) -> bytes:
+        return bytes(self.keys[index * outcomes.KEY_BYTES : (index + 1) * outcomes.KEY_BYTES])
+
+
+_ATTEMPT_CHUNK = 500  # keys per SELECT ... IN (...)
+
+
+def _count_attempts(
+    conn: sqlite3.Connection, batch: _Batch, faults: Faults, seed: int | None
+) -> list[tuple[int, int]]:
+    """Count one more attempt of every request of the batch; returns the injected failures
+    (index, status) that this attempt draws. Memory: one chunk of keys at a time."""
+    failures: list[tuple[int, int]] = []
+    inject = faults.fail_requests > 0 or faults.fail_requests_permanent > 0
+    for start in range(0, batch.total, _ATTEMPT_CHUNK):
+        stop = min(batch.total, start + _ATTEMPT_CHUNK)
+        keys = [batch.key(index) for index in range(start, stop)]
+        distinct = list(dict.fromkeys(keys))
+        marks = ", ".join("?" * len(distinct))
+        counts = dict.fromkeys(distinct, 0)
+        counts.update(
+            conn.execute(
+                f"SELECT key, count FROM request_attempts WHERE key IN ({marks})", distinct
+            ).fetchall()
+        )
+        for index, key in zip(range(start, stop), keys, strict=True):
+            counts[key] += 1
+            if inject and not batch.bad[index]:
+                status = outcomes.decide(
+                    key,
+                    counts[key],
+                    transient=faults.fail_requests,
+                    permanent=faults.fail_requests_permanent,
+                    seed=seed,
+                )
+                if status is not None:
+                    failures.append((index, status))
+        conn.executemany(
+            "INSERT INTO request_attempts (key, count) VALUES (?, ?)"
+            " ON CONFLICT (key) DO UPDATE SET count = excluded.count",
+            list(counts.items()),
+        )
+    return failures
+
+
+def _check_size(total: int, limit: int, *, more: bool = False) -> None:
+    if total > limit:
+        counted = f"more than {limit}" if more else str(total)
+        raise errors.invalid_request(
+            f"Too many requests in one batch job: {counted}; at most {limit} per job"
+        )
+
+
 class Jobs:
     def __init__(self, store: Store, files: Files) -> None:
         self._store = store
@@ -110,12 +184,7 @@ class Jobs:
     # --- create ------------------------------------------------------------------------
 
     def create(self, caller: Caller, settings: Settings, raw: bytes) -> dict[str, Any]:
-        try:
-            body = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise errors.validation_failed(
-                [detail("json_invalid", ("body", 0), "JSON decode error", {}, error=str(err))]
-            ) from None
+        body = parse_json_body(raw)
         request, problems = check_create(body)
         if request is None:
             raise errors.validation_failed(problems)
@@ -126,19 +195,13 @@ class Jobs:
         job_id = str(uuid.uuid4())
         pinned: list[Path] = []
         inline: bytes | None = None
+        limit = settings.faults.max_requests_per_job
         try:
             if request.requests is not None:
-                inline, total, bad = self._encode_inline(request)
+                inline, batch = self._encode_inline(request, limit)
             else:
-                total, bad = self._pin_files(caller, job_id, request, pinned)
-            timeline = Timeline.plan(
-                now=caller.now,
-                total=total,
-                bad=bad,
-                speed=settings.speed,
-                timeout_seconds=request.timeout_hours * settings.hour_length,
-            )
-            row = self._insert(caller, job_id, request, timeline, pinned, inline)
+                batch = self._pin_files(caller, job_id, request, pinned, limit)
+            row = self._insert(caller, settings, job_id, request, batch, pinned, inline)
         except BaseException:
             for path in pinned:
                 path.unlink(missing_ok=True)
@@ -146,23 +209,34 @@ class Jobs:
         return job_out(row, caller.now)
 
     @staticmethod
-    def _encode_inline(request: CreateRequest) -> tuple[bytes, int, int]:
+    def _encode_inline(request: CreateRequest, limit: int) -> tuple[bytes, _Batch]:
         """Inline requests as JSONL, kept in the database (a file per job costs more)."""
         assert request.requests is not None
-        lines, bad = [], 0
-        for item in request.requests:
+        _check_size(len(request.requests), limit)
+        lines, batch = [], _Batch()
+        for index, item in enumerate(request.requests):
             line = {"custom_id": item.get("custom_id"), "body": item["body"]}
             lines.append(json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n")
-            bad += body_problem(request.endpoint, item["body"]) is not None
-        return "".join(lines).encode(), len(request.requests), bad
+            batch.add(
+                index,
+                item.get("custom_id"),
+                item["body"],
+                body_problem(request.endpoint, item["body"]),
+            )
+        return "".join(lines).encode("utf-8", "surrogatepass"), batch
 
     def _pin_files(
-        self, caller: Caller, job_id: str, request: CreateRequest, pinned: list[Path]
-    ) -> tuple[int, int]:
+        self,
+        caller: Caller,
+        job_id: str,
+        request: CreateRequest,
+        pinned: list[Path],
+        limit: int,
+    ) -> _Batch:
         """Pin each input file, then check it line by line (never whole in memory)."""
         assert request.input_files is not None
         problems: list[Detail] = []
-        total = bad = 0
+        batch = _Batch()
         for index, file_id in enumerate(request.input_files):
             loc = ("body", "input_files", index)
             row = self._files.visible_row(caller, file_id)
@@ -187,13 +261,17 @@ class Jobs:
             pinned.append(target)
             try:
                 with target.open("rb") as stream:
-                    for line in parse_lines(stream, request.endpoint):
-                        total += 1
-                        bad += line.problem is not None
+                    for line in parse_lines(
+                        bounded_lines(stream), request.endpoint, start=batch.total
+                    ):
+                        batch.add(line.index, line.custom_id, line.body, line.problem)
+                        if batch.total > limit:  # no need to read further
+                            _check_size(batch.total, limit, more=True)
             except InvalidJsonl as err:
                 problems.append(
                     value_error(loc, f"file {file_id} is not valid batch JSONL: {err}", file_id)
                 )
+        total = batch.total
         if not problems and total == 0:
             problems.append(
                 value_error(
@@ -204,21 +282,43 @@ class Jobs:
             )
         if problems:
             raise errors.validation_failed(problems)
-        return total, bad
+        return batch
 
     def _insert(
         self,
         caller: Caller,
+        settings: Settings,
         job_id: str,
         request: CreateRequest,
-        timeline: Timeline,
+        batch: _Batch,
         pinned: list[Path],
         inline: bytes | None,
     ) -> sqlite3.Row:
         output_file, error_file = str(uuid.uuid4()), str(uuid.uuid4())
-        final = timeline.final_counts()
         sources = [str(path.relative_to(self._store.blob_dir)) for path in pinned]
+        faults = settings.faults
         with self._store.write() as conn:
+            # In the create's own transaction, so that two creates cannot both pass.
+            pending = conn.execute(
+                "SELECT COALESCE(SUM(total), 0) FROM jobs WHERE deleted = 0"
+                " AND cancel_at IS NULL AND end_at > :now",
+                {"now": caller.now},
+            ).fetchone()[0]
+            if pending + batch.total > faults.max_pending_requests:
+                raise errors.invalid_request(
+                    f"Too many pending requests: this job has {batch.total}, the workspace"
+                    f" already has {pending} in queued or running jobs, and at most"
+                    f" {faults.max_pending_requests} may be pending at once"
+                )
+            failures = _count_attempts(conn, batch, faults, settings.seed)
+            timeline = Timeline.plan(
+                now=caller.now,
+                total=batch.total,
+                bad=batch.malformed + len(failures),
+                speed=settings.speed,
+                timeout_seconds=request.timeout_hours * settings.hour_length,
+            )
+            final = timeline.final_counts()
             cursor = conn.execute(
                 "INSERT INTO jobs (id, owner, endpoint, model, agent_id, metadata, input_files,"
                 " sources, timeout_hours, total, bad, created_at, start_at, run_end_at, end_at,"
@@ -246,6 +346,10 @@ class Jobs:
                 ),
             )
             seq = cursor.lastrowid
+            conn.executemany(
+                "INSERT INTO job_failures (job_seq, idx, status) VALUES (?, ?, ?)",
+                [(seq, index, status) for index, status in failures],
+            )
             if inline is not None:
                 conn.execute(
                     "INSERT INTO job_requests (job_seq, body) VALUES (?, ?)", (seq, inline)
@@ -310,10 +414,14 @@ class Jobs:
             raise errors.not_found("Batch job", job_id)
         return row  # type: ignore[no-any-return]
 
-    def get(self, caller: Caller, job_id: str, inline: bool) -> dict[str, Any]:
+    def get(self, caller: Caller, job_id: str, inline: bool | None) -> dict[str, Any]:
+        """``inline``: the query parameter (None when absent). A finished job's results come
+        inline when asked, and by default for a job created with inline ``requests``."""
         with self._store.read() as conn:
             row = self._row(conn, job_id)
         outputs = None
+        if inline is None:
+            inline = not json.loads(row["sources"])  # created inline
         if inline and results.timeline_of(row).status(caller.now).is_terminal:
             outputs = [
                 *results.result_lines(self._store, row, "output"),
@@ -403,7 +511,7 @@ class _ListQuery:
             if problem is not None:
                 problems.append(problem)
 
-        page, problem = query_int("page", args.get("page", "0"), 0, None)
+        page, problem = query_int("page", args.get("page", "0"), 0, MAX_PAGE)
         note(problem)
         page_size, problem = query_int("page_size", args.get("page_size", "100"), 1, MAX_PAGE_SIZE)
         note(problem)
@@ -448,8 +556,8 @@ class _ListQuery:
 
     def _parse_metadata_json(self, raw: str) -> Detail | None:
         try:
-            value = json.loads(raw)
-        except json.JSONDecodeError:
+            value = loads(raw.encode("utf-8", "surrogatepass"))
+        except ValueError:
             value = None
         if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
             return detail(

@@ -17,10 +17,10 @@ from collections.abc import Iterator
 from typing import Any, Literal
 
 from reconciler.api import Status
-from reconciler.emulator import synth
+from reconciler.emulator import outcomes, synth
 from reconciler.emulator.lifecycle import Timeline
 from reconciler.emulator.store import Store
-from reconciler.emulator.validation import ParsedLine, parse_lines
+from reconciler.emulator.validation import ParsedLine, bounded_lines, parse_lines
 
 Kind = Literal["output", "error"]
 AGENT_MODEL = "mistral-medium-latest"  # what an agent job's responses name as their model
@@ -42,7 +42,7 @@ def timeline_of(job: sqlite3.Row) -> Timeline:
 def _source_lines(store: Store, names: list[str]) -> Iterator[bytes]:
     for name in names:
         with (store.blob_dir / name).open("rb") as stream:
-            yield from stream
+            yield from bounded_lines(stream)
 
 
 def requests_of(store: Store, job: sqlite3.Row) -> Iterator[ParsedLine]:
@@ -59,23 +59,36 @@ def requests_of(store: Store, job: sqlite3.Row) -> Iterator[ParsedLine]:
     return parse_lines(lines, job["endpoint"])
 
 
+def _failures_of(store: Store, job: sqlite3.Row) -> dict[int, int]:
+    """The job's requests failed by fault injection: index -> status (429, 500 or 400)."""
+    with store.read() as conn:
+        rows = conn.execute(
+            "SELECT idx, status FROM job_failures WHERE job_seq = ?", (job["seq"],)
+        ).fetchall()
+    return {row["idx"]: row["status"] for row in rows}
+
+
 def result_lines(store: Store, job: sqlite3.Row, kind: Kind) -> Iterator[dict[str, Any]]:
     """Lines of the job's output or error file, as of its end.
 
-    The first ``succeeded`` valid requests are in the output file and the first ``failed``
-    malformed ones in the error file; when a job ran to completion that is all of them,
-    after a cancel or timeout the counts say how far it got.
+    A request fails when its body is malformed (400) or fault injection failed it (429, 500
+    or 400, decided at create). The first ``succeeded`` other requests are in the output
+    file and the first ``failed`` failing ones in the error file; when a job ran to
+    completion that is all of them; after a cancel or a timeout the counts say how far it
+    got, and the requests beyond have no line at all (as with the real API).
     """
     final = timeline_of(job).final_counts()
     ok_left, bad_left = final.succeeded, final.failed
     model = job["model"] or AGENT_MODEL
     created = int(job["start_at"])
+    failures = _failures_of(store, job) if final.failed else {}
     for line in requests_of(store, job):
         if ok_left == 0 and bad_left == 0:
             break
         key = f"{job['id']}:{line.index}"
         custom_id = line.custom_id if line.custom_id is not None else str(line.index)
-        if line.problem is None:
+        injected = failures.get(line.index)
+        if line.problem is None and injected is None:
             if ok_left == 0:
                 continue
             ok_left -= 1
@@ -83,17 +96,29 @@ def result_lines(store: Store, job: sqlite3.Row, kind: Kind) -> Iterator[dict[st
                 body = synth.respond(
                     job["endpoint"], line.body, model=model, key=key, created=created
                 )
-                yield synth.result_line(key=key, custom_id=custom_id, status_code=200, body=body)
+                yield synth.result_line(
+                    job_id=job["id"],
+                    index=line.index,
+                    custom_id=custom_id,
+                    status_code=200,
+                    body=body,
+                )
         else:
             if bad_left == 0:
                 continue
             bad_left -= 1
             if kind == "error":
+                if line.problem is not None:
+                    status, failure = 400, synth.error_body(line.problem)
+                else:
+                    assert injected is not None
+                    status, failure = injected, outcomes.failure_body(injected)
                 yield synth.result_line(
-                    key=key,
+                    job_id=job["id"],
+                    index=line.index,
                     custom_id=custom_id,
-                    status_code=400,
-                    body=synth.error_body(line.problem),
+                    status_code=status,
+                    body=failure,
                 )
 
 

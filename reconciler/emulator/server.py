@@ -11,6 +11,7 @@ unread upload, an error, the client asking to close) the connection closes as be
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import IO, TYPE_CHECKING, Any, cast
@@ -93,6 +94,31 @@ class _Handler(WSGIRequestHandler):
         # Also reached when the app raises DroppedResponse: close the socket without a word,
         # as a crashed proxy would; the client sees the connection end with no response.
         self.close_connection = True
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """Errors ``http.server`` answers itself (a request line or header too long, too many
+        headers, a malformed request line): in the API's error shape, not an HTML page."""
+        self.close_connection = True
+        text = message or self.responses.get(code, ("Bad request",))[0]
+        body = json.dumps(
+            {
+                "object": "error",
+                "message": text,
+                "type": "invalid_request_error",
+                "param": None,
+                "code": None,
+            }
+        ).encode()
+        try:
+            self.send_response(code, text)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Connection", "close")
+            self.end_headers()
+            if self.command != "HEAD" and code >= 200 and code not in (204, 304):
+                self.wfile.write(body)
+        except OSError:  # the client went away
+            pass
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         """Silent: the emulator keeps its own request log, and benchmarks send thousands."""

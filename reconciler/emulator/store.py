@@ -29,7 +29,7 @@ from typing import Any
 
 from reconciler.emulator.faults import Faults
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: request_attempts, job_failures, jobs_pending (added tables only)
 BUSY_TIMEOUT_SECONDS = 60.0
 _MAX_IDLE_CONNECTIONS = 16
 
@@ -62,6 +62,20 @@ CREATE TABLE IF NOT EXISTS jobs (
   deleted       INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS jobs_by_created ON jobs (created_at, seq) WHERE deleted = 0;
+-- Jobs that may still be QUEUED or RUNNING: the pending-requests limit sums their totals.
+CREATE INDEX IF NOT EXISTS jobs_pending ON jobs (end_at) WHERE deleted = 0 AND cancel_at IS NULL;
+-- How often this database has run each request (custom_id + body digest): its attempts.
+CREATE TABLE IF NOT EXISTS request_attempts (
+  key   BLOB PRIMARY KEY,
+  count INTEGER NOT NULL
+) WITHOUT ROWID;
+-- Requests of a job failed by fault injection (--fail-requests...): index and status.
+CREATE TABLE IF NOT EXISTS job_failures (
+  job_seq INTEGER NOT NULL,
+  idx     INTEGER NOT NULL,
+  status  INTEGER NOT NULL,
+  PRIMARY KEY (job_seq, idx)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS job_requests (       -- a job's inline requests, as JSONL
   job_seq INTEGER PRIMARY KEY,
   body    BLOB NOT NULL

@@ -4,6 +4,13 @@ Two pure functions per endpoint: :func:`problem` says whether a request body is 
 real endpoint would reject (it then lands in the error file with status 400), and
 :func:`respond` builds a realistic response body from the request alone, so the same input
 always gives byte-identical result files in every process.
+
+Token counts (``usage``) follow one documented rule, so that a cost estimate can be compared
+with these "actuals": a text of N characters (code points) is ``ceil(N / 4)`` tokens
+(:func:`tokens`); a chat message adds ``MESSAGE_OVERHEAD`` tokens (role and control tokens),
+tool definitions count as the characters of their JSON. A completion's length is drawn from
+the request (between ``REPLY_MIN`` and ``REPLY_MAX`` tokens) and cut at the request's
+``max_tokens`` (``finish_reason: "length"``), and its text has exactly the tokens reported.
 """
 
 from __future__ import annotations
@@ -11,14 +18,17 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-import re
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 JsonObject = dict[str, Any]
 
-_WORD = re.compile(r"\w+|[^\w\s]")
+CHARS_PER_TOKEN = 4
+MESSAGE_OVERHEAD = 4  # tokens per chat message: role and control tokens
+REPLY_MIN = 16  # a completion's natural length, in tokens, when max_tokens does not cut it
+REPLY_MAX = 200
 EMBEDDING_DIMENSION = 1024
 MODERATION_CATEGORIES = (
     "sexual",
@@ -45,8 +55,8 @@ def stable_id(prefix: str, *parts: object) -> str:
 
 
 def tokens(text: str) -> int:
-    """A token count in the right ballpark: words and punctuation marks."""
-    return len(_WORD.findall(text))
+    """Tokens of a text: one per ``CHARS_PER_TOKEN`` characters, rounded up."""
+    return -(-len(text) // CHARS_PER_TOKEN)
 
 
 def _text_of(content: object) -> str:
@@ -105,32 +115,69 @@ def _problem_fim(body: JsonObject) -> str | None:
     return None
 
 
+def _conversations(value: object) -> list[object] | None:
+    """The conversations of a chat moderation/classification ``input``, in every form the
+    SDK sends: ``{"messages": [...]}``, ``[{"messages": [...]}, ...]``, ``[[...], ...]`` or
+    one conversation as a list of messages. None: none of these forms."""
+    if isinstance(value, dict):
+        return [value.get("messages")] if "messages" in value else None
+    if not isinstance(value, list) or not value:
+        return None
+    if all(isinstance(item, dict) and "messages" in item for item in value):
+        return [item["messages"] for item in value]
+    if all(isinstance(item, list) for item in value):
+        return list(value)
+    return [value]
+
+
 def _problem_chat_input(body: JsonObject) -> str | None:
     """Chat moderations/classifications take ``input``: a conversation or a list of them."""
     if "input" not in body:
         return _missing("input")
-    value = body["input"]
-    if isinstance(value, dict) and "messages" in value:
-        return _messages_problem(value["messages"], "input.messages")
-    if isinstance(value, list) and value and all(isinstance(item, list) for item in value):
-        for conversation in value:
-            found = _messages_problem(conversation, "input[]")
-            if found:
-                return found
-        return None
-    return _messages_problem(value, "input")
+    conversations = _conversations(body["input"])
+    if conversations is None:
+        return "'input' must be a conversation ({\"messages\": [...]}) or a list of them"
+    for conversation in conversations:
+        found = _messages_problem(conversation, "input.messages")
+        if found:
+            return found
+    return None
+
+
+_DOCUMENT_KINDS = ("document_url", "image_url", "file")
+
+
+def _document_source(document: JsonObject) -> str | None:
+    """Where an OCR document is: its URL or file id (None: not a valid document).
+
+    ``type`` is optional, as in the SDK's chunk types and the docs' examples
+    (``{"document_url": "..."}``); when given it must agree with the field present."""
+    kind = document.get("type")
+    for name, field in (
+        ("document_url", "document_url"),
+        ("image_url", "image_url"),
+        ("file", "file_id"),
+    ):
+        if kind not in (None, name):
+            continue
+        value = document.get(field)
+        if name == "image_url" and isinstance(value, dict):
+            value = value.get("url")
+        if isinstance(value, str) and value:
+            return value
+    return None
 
 
 def _problem_ocr(body: JsonObject) -> str | None:
     document = body.get("document")
     if document is None:
         return _missing("document")
-    if not isinstance(document, dict) or document.get("type") not in (
-        "document_url",
-        "image_url",
-        "file",
-    ):
-        return "'document' must be an object of type document_url, image_url or file"
+    if not isinstance(document, dict):
+        return "'document' must be an object with a document_url, an image_url or a file_id"
+    if document.get("type") not in (None, *_DOCUMENT_KINDS):
+        return "'document.type' must be document_url, image_url or file"
+    if _document_source(document) is None:
+        return "'document' must have a document_url, an image_url or a file_id (matching its type)"
     return None
 
 
@@ -173,25 +220,55 @@ def problem(endpoint: str, body: JsonObject) -> str | None:
 # --- responses -----------------------------------------------------------------------------
 
 
-def _usage(prompt: int, completion: int) -> JsonObject:
+def _usage(prompt: int, completion: int, **extra: object) -> JsonObject:
+    """``usage`` with every key of the SDK's ``UsageInfo`` (those a batch has no value for
+    are null, as the API sends them)."""
     return {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
+        "prompt_audio_seconds": None,
+        "service_tier": None,
+        **extra,
     }
 
 
-def _reply(text: str, max_tokens: object) -> tuple[str, str]:
-    """The assistant's answer and finish reason, cut at ``max_tokens`` like a real model."""
-    words = f"You asked: {text}".split() if text else ["Hello!"]
-    limit = max_tokens if isinstance(max_tokens, int) and max_tokens > 0 else None
-    if limit is not None and len(words) > limit:
-        return " ".join(words[:limit]), "length"
-    return " ".join(words), "stop"
+def _limit(max_tokens: object) -> int | None:
+    if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
+        return None
+    return max_tokens
+
+
+def _sized(seed: str, prefix: str, length: int) -> str:
+    """A text of exactly ``length`` tokens: the prefix, then deterministic filler, cut."""
+    chars = length * CHARS_PER_TOKEN
+    text = prefix
+    filler = (" lorem", " ipsum", " dolor", " sit", " amet", " consectetur", " adipiscing")
+    rng = random.Random(seed)
+    while len(text) < chars:
+        text += rng.choice(filler)
+    return text[:chars]
+
+
+def reply_tokens(seed: str) -> int:
+    """The natural length of a completion (before ``max_tokens``), from the request."""
+    return REPLY_MIN + int(seed[:8], 16) % (REPLY_MAX - REPLY_MIN + 1)
+
+
+def _reply(ctx: _Context, text: str) -> tuple[str, str, int]:
+    """The assistant's answer, its finish reason and its tokens, cut at ``max_tokens``."""
+    seed = digest(ctx.body)
+    natural = reply_tokens(seed)
+    limit = _limit(ctx.body.get("max_tokens"))
+    length, finish = (
+        (limit, "length") if limit is not None and limit < natural else (natural, "stop")
+    )
+    prefix = f"You asked: {text}" if text else "Hello!"
+    return _sized(seed, prefix, length), finish, length
 
 
 def _chat_completion(ctx: _Context, content: str, prompt_tokens: int) -> JsonObject:
-    reply, finish = _reply(content, ctx.body.get("max_tokens"))
+    reply, finish, used = _reply(ctx, content)
     return {
         "id": digest(ctx.key, "completion")[:32],
         "object": "chat.completion",
@@ -204,7 +281,7 @@ def _chat_completion(ctx: _Context, content: str, prompt_tokens: int) -> JsonObj
                 "finish_reason": finish,
             }
         ],
-        "usage": _usage(prompt_tokens, tokens(reply)),
+        "usage": _usage(prompt_tokens, used),
     }
 
 
@@ -216,25 +293,41 @@ class _Context:
         self.created = created
 
 
+def _json_tokens(value: object) -> int:
+    if value is None:
+        return 0
+    return tokens(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
+
+
+def chat_prompt_tokens(messages: list[JsonObject], tools: object = None) -> int:
+    """Prompt tokens of a conversation: its texts, ``MESSAGE_OVERHEAD`` per message, tools."""
+    total = _json_tokens(tools)
+    for message in messages:
+        total += MESSAGE_OVERHEAD + tokens(_text_of(message.get("content")))
+    return total
+
+
 def _respond_chat(ctx: _Context) -> JsonObject:
     messages = ctx.body["messages"]
     last_user = ""
-    prompt_tokens = 0
     for message in messages:
-        text = _text_of(message.get("content"))
-        prompt_tokens += tokens(text) + 4
         if message.get("role") == "user":
-            last_user = text
-    return _chat_completion(ctx, last_user, prompt_tokens)
+            last_user = _text_of(message.get("content"))
+    prompt = chat_prompt_tokens(messages, ctx.body.get("tools"))
+    return _chat_completion(ctx, last_user, prompt)
 
 
 def _respond_fim(ctx: _Context) -> JsonObject:
     prompt = ctx.body["prompt"]
     suffix = ctx.body.get("suffix") if isinstance(ctx.body.get("suffix"), str) else ""
     completion = f"    return {int(digest(prompt, suffix)[:6], 16) % 1000}\n"
-    body = _chat_completion(ctx, "", tokens(prompt) + tokens(suffix or ""))
+    finish = "stop"
+    limit = _limit(ctx.body.get("max_tokens"))
+    if limit is not None and tokens(completion) > limit:
+        completion, finish = completion[: limit * CHARS_PER_TOKEN], "length"
+    body = _chat_completion(ctx, "", 0)
     body["choices"][0]["message"]["content"] = completion
-    body["choices"][0]["finish_reason"] = "stop"
+    body["choices"][0]["finish_reason"] = finish
     body["usage"] = _usage(tokens(prompt) + tokens(suffix or ""), tokens(completion))
     return body
 
@@ -254,7 +347,7 @@ def _vector(text: str, dimension: int) -> list[float]:
 def _respond_embeddings(ctx: _Context) -> JsonObject:
     texts = _inputs(ctx.body["input"])
     dimension = ctx.body.get("output_dimension")
-    if not isinstance(dimension, int) or not 1 <= dimension <= 4096:
+    if isinstance(dimension, bool) or not isinstance(dimension, int) or not 1 <= dimension <= 4096:
         dimension = EMBEDDING_DIMENSION
     used = sum(tokens(text) for text in texts)
     return {
@@ -265,7 +358,8 @@ def _respond_embeddings(ctx: _Context) -> JsonObject:
             {"object": "embedding", "embedding": _vector(text, dimension), "index": index}
             for index, text in enumerate(texts)
         ],
-        "usage": {"prompt_tokens": used, "completion_tokens": 0, "total_tokens": used},
+        # The docs' batch example also shows these two, null.
+        "usage": _usage(used, 0, prompt_token_details=None, request_count=None),
     }
 
 
@@ -282,12 +376,8 @@ def _moderation(text: str) -> JsonObject:
     }
 
 
-def _conversations_of(value: object) -> list[list[JsonObject]]:
-    if isinstance(value, dict):
-        return [value["messages"]]
-    if isinstance(value, list) and value and all(isinstance(item, list) for item in value):
-        return list(value)
-    return [value]  # type: ignore[list-item]
+def _conversation_messages(value: object) -> list[list[JsonObject]]:
+    return [c for c in _conversations(value) or [] if isinstance(c, list)]
 
 
 def _conversation_text(messages: list[JsonObject]) -> str:
@@ -305,12 +395,12 @@ def _respond_moderations(ctx: _Context) -> JsonObject:
 
 
 def _respond_chat_moderations(ctx: _Context) -> JsonObject:
-    texts = [_conversation_text(c) for c in _conversations_of(ctx.body["input"])]
+    conversations = _conversation_messages(ctx.body["input"])
     return {
         "id": digest(ctx.key, "moderation")[:32],
         "model": ctx.model,
-        "results": [_moderation(text) for text in texts],
-        "usage": _usage(sum(tokens(t) for t in texts), 0),
+        "results": [_moderation(_conversation_text(c)) for c in conversations],
+        "usage": _usage(sum(chat_prompt_tokens(c) for c in conversations), 0),
     }
 
 
@@ -333,7 +423,7 @@ def _respond_classifications(ctx: _Context) -> JsonObject:
 
 
 def _respond_chat_classifications(ctx: _Context) -> JsonObject:
-    texts = [_conversation_text(c) for c in _conversations_of(ctx.body["input"])]
+    texts = [_conversation_text(c) for c in _conversation_messages(ctx.body["input"])]
     return {
         "id": digest(ctx.key, "classification")[:32],
         "model": ctx.model,
@@ -342,8 +432,7 @@ def _respond_chat_classifications(ctx: _Context) -> JsonObject:
 
 
 def _respond_ocr(ctx: _Context) -> JsonObject:
-    document = ctx.body["document"]
-    where = document.get("document_url") or document.get("image_url") or document.get("file_id")
+    where = _document_source(ctx.body["document"]) or ""
     pages = 1 + int(digest(where)[:2], 16) % 3
     return {
         "model": ctx.model,
@@ -357,7 +446,10 @@ def _respond_ocr(ctx: _Context) -> JsonObject:
             for index in range(pages)
         ],
         "document_annotation": None,
-        "usage_info": {"pages_processed": pages, "doc_size_bytes": None},
+        "usage_info": {
+            "pages_processed": pages,
+            "doc_size_bytes": 40_000 + int(digest(where)[2:8], 16) % 4_000_000,
+        },
     }
 
 
@@ -368,12 +460,11 @@ def _iso(seconds: int) -> str:
 def _respond_conversations(ctx: _Context) -> JsonObject:
     inputs = ctx.body["inputs"]
     text = inputs if isinstance(inputs, str) else _text_of(inputs[-1].get("content"))
-    reply, _ = _reply(text, None)
-    prompt = (
-        tokens(text)
-        if isinstance(inputs, str)
-        else sum(tokens(_text_of(entry.get("content"))) for entry in inputs)
-    )
+    reply, _, used = _reply(ctx, text)
+    if isinstance(inputs, str):
+        prompt = MESSAGE_OVERHEAD + tokens(inputs)
+    else:
+        prompt = chat_prompt_tokens(inputs)
     return {
         "object": "conversation.response",
         "conversation_id": stable_id("conv_", ctx.key),
@@ -391,28 +482,30 @@ def _respond_conversations(ctx: _Context) -> JsonObject:
             }
         ],
         "usage": {
-            **_usage(prompt, tokens(reply)),
+            "prompt_tokens": prompt,
+            "completion_tokens": used,
+            "total_tokens": prompt + used,
             "connector_tokens": None,
             "connectors": None,
         },
     }
 
 
+AUDIO_TOKENS_PER_SECOND = 4  # prompt tokens of a transcription, per second of audio
+
+
 def _respond_transcription(ctx: _Context) -> JsonObject:
     source = ctx.body.get("file_url") or ctx.body.get("file_id")
     seconds = 5 + int(digest(source)[:4], 16) % 120
     text = f"Transcript of {source}."
+    prompt = seconds * AUDIO_TOKENS_PER_SECOND
     return {
         "model": ctx.model,
         "text": text,
         "language": ctx.body.get("language") if isinstance(ctx.body.get("language"), str) else "en",
         "segments": [],
-        "usage": {
-            "prompt_audio_seconds": seconds,
-            "prompt_tokens": seconds * 4,
-            "completion_tokens": tokens(text),
-            "total_tokens": seconds * 4 + tokens(text),
-        },
+        "usage": {**_usage(prompt, tokens(text)), "prompt_audio_seconds": seconds},
+        "finish_reason": None,  # the docs' batch example: the key is there, null
     }
 
 
@@ -435,23 +528,30 @@ def respond(endpoint: str, body: JsonObject, *, model: str, key: str, created: i
     return _RESPONDERS[endpoint](_Context(body, model, key, created))
 
 
+def line_id(job_id: str, index: int) -> str:
+    """A result line's id, shaped like the API's: ``batch-<8 hex of the job>-<n>-<uuid>``
+    (n: the request's 1-based position in the job)."""
+    unique = uuid.UUID(digest(job_id, index)[:32], version=4)
+    return f"batch-{job_id.replace('-', '')[:8]}-{index + 1}-{unique}"
+
+
 def result_line(
-    *, key: str, custom_id: str | None, status_code: int, body: JsonObject
+    *, job_id: str, index: int, custom_id: str | None, status_code: int, body: JsonObject
 ) -> JsonObject:
     """One line of an output or error file, in Mistral's result envelope."""
     return {
-        "id": stable_id("batch-", key),
+        "id": line_id(job_id, index),
         "custom_id": custom_id,
         "response": {"status_code": status_code, "body": body},
         "error": None,
     }
 
 
-def error_body(message: str) -> JsonObject:
+def error_body(message: str, kind: str = "invalid_request_error") -> JsonObject:
     return {
         "object": "error",
         "message": message,
-        "type": "invalid_request_error",
+        "type": kind,
         "param": None,
         "code": None,
     }

@@ -8,11 +8,13 @@ value came from (``body``, ``query``, ``path``). Pure functions: no I/O here.
 from __future__ import annotations
 
 import json
+import math
+import re
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import IO, Any
 
 from reconciler.api import (
     ENDPOINTS,
@@ -302,6 +304,72 @@ def check_create(body: object) -> tuple[CreateRequest | None, list[Detail]]:
     )
 
 
+# --- JSON from the wire: strict -------------------------------------------------------
+
+MAX_JSON_DEPTH = 100  # nesting levels of arrays and objects
+MAX_LINE_BYTES = 64 * 1024 * 1024  # one request of an input file
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:40]} is out of range")
+    return value
+
+
+def _check_tree(value: Any) -> None:
+    """Nesting depth and strings (no lone surrogates: they cannot be stored or sent)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValueError("a string holds a lone surrogate (\\ud800-\\udfff)") from None
+        elif isinstance(item, dict | list):
+            if depth > MAX_JSON_DEPTH:
+                raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels")
+            children = [*item.keys(), *item.values()] if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+
+
+_DECODER = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite)
+
+
+def loads(raw: bytes) -> Any:
+    """Parse JSON the strict way: no NaN/Infinity, no out-of-range numbers (1e400), no
+    integers beyond Python's digit limit, no nesting beyond ``MAX_JSON_DEPTH``, no lone
+    surrogates. Raises ValueError (UnicodeDecodeError and JSONDecodeError included)."""
+    try:
+        value = _DECODER.decode(raw.decode("utf-8"))
+    except RecursionError:
+        raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels") from None
+    # Only a text with that many brackets can be that deep, only one with a \uD8.. escape
+    # can hold a surrogate: the usual request skips the walk.
+    if raw.count(b"[") + raw.count(b"{") > MAX_JSON_DEPTH or _SURROGATE_ESCAPE.search(raw):
+        _check_tree(value)
+    return value
+
+
+def parse_json_body(raw: bytes) -> Any:
+    """A request body as JSON, or the API's 422 ``json_invalid``."""
+    try:
+        return loads(raw)
+    except ValueError as err:
+        from reconciler.emulator import errors  # noqa: PLC0415 (errors imports this module)
+
+        message = str(err)[:300]
+        raise errors.validation_failed(
+            [detail("json_invalid", ("body", 0), "JSON decode error", {}, error=message)]
+        ) from None
+
+
 # --- input files: streaming --------------------------------------------------------------
 
 
@@ -323,6 +391,18 @@ class InvalidJsonl(ValueError):
         self.line = line
 
 
+def bounded_lines(stream: IO[bytes]) -> Iterator[bytes]:
+    """The lines of a binary stream, none read beyond ``MAX_LINE_BYTES`` + 1 bytes (a longer
+    one is cut there, and parse_lines refuses it): a file of one huge line stays small."""
+    while True:
+        line = stream.readline(MAX_LINE_BYTES + 1)
+        if not line:
+            return
+        yield line
+        if len(line) > MAX_LINE_BYTES:
+            return
+
+
 def parse_lines(lines: Iterable[bytes], endpoint: str, *, start: int = 0) -> Iterator[ParsedLine]:
     """Parse batch JSONL one line at a time (constant memory); blank lines are skipped.
 
@@ -331,14 +411,18 @@ def parse_lines(lines: Iterable[bytes], endpoint: str, *, start: int = 0) -> Ite
     """
     index = start
     for number, raw in enumerate(lines, 1):
+        if len(raw) > MAX_LINE_BYTES:
+            raise InvalidJsonl(number, f"longer than {MAX_LINE_BYTES} bytes")
         if not raw.strip():
             continue
         try:
-            item = json.loads(raw.decode("utf-8"))
+            item = loads(raw)
         except UnicodeDecodeError:
             raise InvalidJsonl(number, "not valid UTF-8") from None
         except json.JSONDecodeError as err:
             raise InvalidJsonl(number, f"not valid JSON ({err.msg})") from None
+        except ValueError as err:
+            raise InvalidJsonl(number, f"not valid JSON ({str(err)[:200]})") from None
         if not isinstance(item, dict):
             raise InvalidJsonl(number, "a request must be a JSON object")
         if not isinstance(item.get("body"), dict):
@@ -373,7 +457,10 @@ def query_bool(name: str, raw: str) -> tuple[bool | None, Detail | None]:
 
 def query_int(name: str, raw: str, low: int, high: int | None) -> tuple[int | None, Detail | None]:
     try:
-        value = int(raw.strip())
+        text = raw.strip()
+        if not text.isascii() or len(text) > 30:  # no "١٢", no 5000-digit numbers
+            raise ValueError(text)
+        value = int(text)
     except ValueError:
         return None, detail(
             "int_parsing",
@@ -404,21 +491,23 @@ def query_datetime(name: str, raw: str) -> tuple[float | None, Detail | None]:
     """ISO 8601 (``Z`` or an offset; naive means UTC) or Unix seconds, like pydantic."""
     text = raw.strip()
     try:
-        return float(text), None
+        seconds = float(text)
+        if math.isfinite(seconds) and abs(seconds) < 1e12:
+            return seconds, None
     except ValueError:
         pass
     try:
         moment = datetime.fromisoformat(text)
-    except ValueError:
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return moment.timestamp(), None
+    except (ValueError, OverflowError):
         return None, detail(
             "datetime_from_date_parsing",
             ("query", name),
             "Input should be a valid datetime or date, invalid character in year",
             raw,
         )
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp(), None
 
 
 def query_enum(name: str, raw: str, allowed: Iterable[str]) -> Detail | None:

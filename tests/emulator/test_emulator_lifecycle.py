@@ -200,13 +200,33 @@ def test_inline_outputs_only_once_finished(
 ) -> None:
     job = create_job(emulator_client, requests=[chat_request("a"), bad_chat_request("b")])
     assert get_job(emulator_client, job["id"], inline="true")["outputs"] is None
+    assert get_job(emulator_client, job["id"])["outputs"] is None
     emulator_clock.advance(2)
-    assert get_job(emulator_client, job["id"])["outputs"] is None  # not asked for
     outputs = get_job(emulator_client, job["id"], inline="true")["outputs"]
     assert [(o["custom_id"], o["response"]["status_code"]) for o in outputs] == [
         ("a", 200),
         ("b", 400),
     ]
+    assert get_job(emulator_client, job["id"], inline="false")["outputs"] is None
+
+
+def test_jobs_created_inline_return_their_outputs_without_being_asked(
+    emulator_client: httpx.Client, emulator_clock: ManualClock
+) -> None:
+    """The SDK's own inline example (examples/mistral/jobs/async_batch_job_chat_completion_
+    inline.py) polls ``batch.jobs.get(job_id=...)`` without ``inline`` and then iterates
+    ``job.outputs``: for a job created with inline requests the API must send them."""
+    inline = create_job(emulator_client, requests=[chat_request("a")])
+    file_id = upload(emulator_client, jsonl([chat_request("f")]))["id"]
+    from_file = create_job(emulator_client, input_files=[file_id])
+    emulator_clock.advance(2)
+    outputs = get_job(emulator_client, inline["id"])["outputs"]
+    assert [o["custom_id"] for o in outputs] == ["a"]
+    assert get_job(emulator_client, from_file["id"])["outputs"] is None  # files: on request
+    asked = get_job(emulator_client, from_file["id"], inline="true")["outputs"]
+    assert [o["custom_id"] for o in asked] == ["f"]
+    listed = emulator_client.get(JOBS).json()["data"]
+    assert all(job["outputs"] is None for job in listed)  # never in listings
 
 
 def test_input_files_run_in_order_and_survive_deletion_of_the_file(

@@ -58,10 +58,14 @@ def test_every_operation_through_the_sdk(sdk: Mistral, served: Any) -> None:
         100,
     )
     other = sdk.files.upload(file={"file_name": "notes.txt", "content": b"x"}, purpose="ocr")
+    safety = sdk.files.upload(
+        file={"file_name": "safety.jsonl", "content": b"{}\n"}, purpose="agentic_safety"
+    )
+    assert safety.purpose == "agentic_safety"
     found = sdk.files.list(purpose="batch", search="cheese")
     assert found.total == 1 and [f.id for f in found.data] == [uploaded.id]
     assert sdk.files.list(sample_type=["batch_request"], source=["upload"]).total == 1
-    assert sdk.files.list(page=0, page_size=1).total == 2
+    assert sdk.files.list(page=0, page_size=1).total == 3
     retrieved = sdk.files.retrieve(file_id=uploaded.id)
     assert retrieved.deleted is False and retrieved.id == uploaded.id
     download = sdk.files.download(file_id=uploaded.id)
@@ -70,6 +74,9 @@ def test_every_operation_through_the_sdk(sdk: Mistral, served: Any) -> None:
     finally:
         download.close()
     # A signed URL downloads without the bearer token, until it expires.
+    with pytest.raises(SDKError) as too_long:
+        sdk.files.get_signed_url(file_id=uploaded.id, expiry=169)  # the spec: 1..168 hours
+    assert too_long.value.status_code == 422
     signed = sdk.files.get_signed_url(file_id=uploaded.id, expiry=1)
     assert signed.url.startswith(served.url)
     assert httpx.get(signed.url, timeout=10).content == content
@@ -179,6 +186,24 @@ def test_every_operation_through_the_sdk(sdk: Mistral, served: Any) -> None:
     result_file = sdk.files.retrieve(file_id=done.output_file)
     assert (result_file.sample_type, result_file.source) == ("batch_result", "mistral")
 
+    # --- the forms the SDK's types allow, inline results without asking ---------------------
+    chat: Any = [{"role": "user", "content": "I love it"}]
+    classify: list[Any] = [{"custom_id": "0", "body": {"input": [{"messages": chat}]}}]
+    ocr: list[Any] = [{"custom_id": "0", "body": {"document": {"document_url": "https://x/a.pdf"}}}]
+    classified = sdk.batch.jobs.create(
+        endpoint="/v1/chat/classifications",
+        model="ft:classifier:ministral-3b-latest:abc:20250401:f00d",
+        requests=classify,
+    )
+    read = sdk.batch.jobs.create(endpoint="/v1/ocr", model="mistral-ocr-latest", requests=ocr)
+    advance(served.url, 5.0)
+    for job in (classified, read):
+        finished = sdk.batch.jobs.get(job_id=job.id)  # no inline=True: the SDK's own example
+        assert finished.status == "SUCCESS", finished
+        assert [o["response"]["status_code"] for o in finished.outputs or []] == [200]
+    body = (sdk.batch.jobs.get(job_id=read.id).outputs or [{}])[0]["response"]["body"]
+    assert body["model"] == "mistral-ocr-latest"
+
     # --- delete ------------------------------------------------------------------------------
     deleted = sdk.batch.jobs.delete(job_id=inline.id)
     assert deleted.id == inline.id and deleted.deleted is True
@@ -204,3 +229,34 @@ def test_sdk_sees_401_with_a_wrong_key(emulator_server: Callable[..., Any]) -> N
     assert denied.value.status_code == 401
     with Mistral(api_key="right", server_url=served.url) as client:
         assert client.batch.jobs.list().total == 0
+
+
+def test_request_faults_and_limits_from_the_command_line(
+    emulator_server: Callable[..., Any],
+) -> None:
+    served = emulator_server(
+        "--fail-requests", "0.5", "--fail-requests-permanent", "0.1",
+        "--max-requests-per-job", "40", "--max-pending-requests", "60",
+    )  # fmt: skip
+    with Mistral(api_key="k", server_url=served.url) as client:
+        requests: list[Any] = [chat_request(str(i)) for i in range(41)]
+        with pytest.raises(SDKError) as too_big:
+            client.batch.jobs.create(
+                endpoint="/v1/chat/completions", model="mistral-small-latest", requests=requests
+            )
+        assert too_big.value.status_code == 400 and "at most 40" in too_big.value.body
+        job = client.batch.jobs.create(
+            endpoint="/v1/chat/completions", model="mistral-small-latest", requests=requests[:40]
+        )
+        with pytest.raises(SDKError) as no_room:  # 40 pending + 40 > 60
+            client.batch.jobs.create(
+                endpoint="/v1/chat/completions",
+                model="mistral-small-latest",
+                requests=requests[:40],
+            )
+        assert no_room.value.status_code == 400 and "pending" in no_room.value.body
+        advance(served.url, 5.0)
+        done = client.batch.jobs.get(job_id=job.id)
+        assert done.status == "SUCCESS" and 0 < done.failed_requests < 40
+        statuses = {o["response"]["status_code"] for o in done.outputs or []}
+        assert statuses == {200, 400, 429, 500}
