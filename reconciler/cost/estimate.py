@@ -349,7 +349,7 @@ class Estimator:
                 self.inexact += 1
         elif kind == "chat_inputs":
             value = body["input"] if "input" in body else body.get("inputs")
-            exact, opaque = True, False
+            exact, opaque = self.counter.method == "exact", False
             for conversation in _conversations(value):
                 prompt = _Prompt()
                 for message in conversation:

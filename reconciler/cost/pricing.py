@@ -113,8 +113,9 @@ def price(quantities: Quantities, model: str | None, table: PriceTable) -> Cost:
     )
     audio_usd = ZERO
     if quantities.audio_seconds and found.per_minute is not None:
-        minutes = CONTEXT.divide(quantities.audio_seconds, _SIXTY)
-        audio_usd = CONTEXT.multiply(CONTEXT.multiply(minutes, found.per_minute), 1 - discount)
+        # Multiply before dividing: 90.5 s x $0.006 / 60 is exact, 90.5 / 60 is not.
+        cents = CONTEXT.multiply(quantities.audio_seconds, found.per_minute)
+        audio_usd = CONTEXT.multiply(CONTEXT.divide(cents, _SIXTY), 1 - discount)
     return Cost(
         priced=True,
         input=input_usd,

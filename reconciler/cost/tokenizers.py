@@ -83,6 +83,8 @@ def exact_unavailable(model: str) -> str | None:
         return f"mistral-common is not installed (pip install '{EXTRA}')"
     if not (resources.files("mistral_common") / "data" / name).is_file():
         return f"the installed mistral-common has no {name}"
+    if not name.startswith("tekken") and find_spec("sentencepiece") is None:
+        return f"{name} needs sentencepiece (pip install '{EXTRA}')"
     return None
 
 
