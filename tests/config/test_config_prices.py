@@ -13,7 +13,13 @@ from reconciler.config.model import PriceOverride
 from reconciler.cost.prices import shipped_table
 from reconciler.errors import Location
 
-JOB = "jobs:\n  a:\n    endpoint: /v1/embeddings\n    model: mistral-embed\n    input_files: [6f1c2e0a-1111-2222-3333-444455556666]\n"
+JOB = """\
+jobs:
+  a:
+    endpoint: /v1/embeddings
+    model: mistral-embed
+    input_files: [6f1c2e0a-1111-2222-3333-444455556666]
+"""
 
 
 def test_prices_and_max_cost_are_read_as_written(workdir: Workdir) -> None:
