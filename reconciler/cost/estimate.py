@@ -134,12 +134,13 @@ class _Prompt:
 
     __slots__ = ("clean", "images", "messages", "opaque", "texts")
 
-    def __init__(self) -> None:
+    def __init__(self, exact: bool) -> None:
         self.texts: list[str] = []
         self.messages = 0
         self.images = 0
         self.opaque = 0
-        self.clean: list[dict[str, Any]] | None = []  # for the exact template; None: can't
+        # The messages for the exact template; None: not wanted (heuristic), or not possible.
+        self.clean: list[dict[str, Any]] | None = [] if exact else None
 
     def add(self, message: Any) -> None:
         self.messages += 1
@@ -306,6 +307,7 @@ class Estimator:
             raise ValueError(f"unknown endpoint {endpoint!r}")
         self.kind = ENDPOINT_KINDS[endpoint]
         self.counter = counter
+        self.exact = counter.method == "exact"
         self.default = default_output_tokens
         self.requests = self.input = self.output = 0
         self.unbounded = self.unknown = self.pages = self.annotated = self.images = 0
@@ -332,7 +334,7 @@ class Estimator:
             return
         kind = self.kind
         if kind == "chat":
-            prompt = _Prompt()
+            prompt = _Prompt(self.exact)
             messages = body.get("messages")
             for message in messages if isinstance(messages, list) else ():
                 prompt.add(message)
@@ -351,7 +353,7 @@ class Estimator:
             value = body["input"] if "input" in body else body.get("inputs")
             exact, opaque = self.counter.method == "exact", False
             for conversation in _conversations(value):
-                prompt = _Prompt()
+                prompt = _Prompt(self.exact)
                 for message in conversation:
                     prompt.add(message)
                 tokens, was_exact = prompt.count(self.counter, None)
@@ -381,7 +383,7 @@ class Estimator:
         self.unbounded += unbounded
 
     def _conversation(self, body: dict[str, Any]) -> None:
-        prompt = _Prompt()
+        prompt = _Prompt(self.exact)
         instructions = body.get("instructions")
         if isinstance(instructions, str) and instructions:
             prompt.add({"role": "system", "content": instructions})

@@ -111,6 +111,7 @@ class ExactCounter:
             self._tokenizer = MistralTokenizer.from_file(str(path), mode=ValidationMode.test)
         self.name = file_name
         self._raw = self._tokenizer.instruct_tokenizer.tokenizer
+        _count_faster(self._tokenizer)
         self._request: Callable[..., Any] = ChatCompletionRequest
         self._fim: Callable[..., Any] = FIMRequest
         # pydantic's errors are ValueErrors; mistral-common's own have their root.
@@ -134,6 +135,32 @@ class ExactCounter:
             return len(self._tokenizer.encode_fim(self._fim(prompt=prompt, suffix=suffix)).tokens)
         except self._refused:
             return None
+
+
+def _count_faster(tokenizer: Any) -> None:
+    """Two shortcuts for one tokenizer object (ours alone: nothing global is patched), each
+    giving the same tokens: mistral-common 1.13 decodes every encoded prompt back to text
+    for a deprecated property (``Tokenized.text``) that counting never reads, and its
+    tekken ``encode`` reads a computed property once per token. Together they halve the
+    time of an exact estimate; tests/cost/test_cost_exact.py compares the counts with an
+    untouched tokenizer's."""
+    instruct = tokenizer.instruct_tokenizer
+    instruct.decode = lambda tokens, special_token_policy=None: ""
+    raw = instruct.tokenizer
+    model = getattr(raw, "_model", None)
+    if model is None or not hasattr(model, "encode"):  # SentencePiece, or a changed tekken
+        return
+    shift, bos_id, eos_id, encode = raw.num_special_tokens, raw.bos_id, raw.eos_id, model.encode
+
+    def shifted(s: str, bos: bool, eos: bool) -> list[int]:
+        tokens = [t + shift for t in encode(s)]
+        if bos:
+            tokens.insert(0, bos_id)
+        if eos:
+            tokens.append(eos_id)
+        return tokens
+
+    raw.encode = shifted
 
 
 @cache
