@@ -1,6 +1,6 @@
 """Run every benchmark and print one table: ``.venv/bin/python -m benchmarks [--quick]``.
 
-The full run (about four minutes) measures the targets of DESIGN.md's quality bars at
+The full run (about seven minutes) measures the targets of DESIGN.md's quality bars at
 their stated sizes; ``--quick`` runs the same code at toy sizes in seconds (a smoke test
 keeps it from rotting) and judges only what does not depend on timing.
 """
