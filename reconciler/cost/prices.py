@@ -109,7 +109,7 @@ class PriceTable:
         return replace(self, overrides=converted)
 
     def describe(self) -> str:
-        """``Mistral prices of 2026-08-27, batch -50 %`` (``, N overridden`` when some are)."""
+        """``Mistral prices of 2026-08-21, batch -50 %`` (``, N overridden`` when some are)."""
         pct = (self.batch_discount * 100).normalize()
         text = f"Mistral prices of {self.date}, batch -{pct:f} %"
         if self.overrides:

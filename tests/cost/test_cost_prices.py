@@ -83,6 +83,27 @@ def test_the_table_covers_the_catalogue_per_endpoint_family() -> None:
     assert table.lookup("ft:open-mistral-7b:abc:xyz") is None
 
 
+def test_every_model_the_emulator_serves_for_batch_work_has_a_price() -> None:
+    """The table and the emulator's catalogue come from the same model cards, same date:
+    a job the emulator accepts is never unpriced for want of a table entry."""
+    from reconciler.emulator import catalogue
+
+    table = shipped_table()
+    assert table.date == catalogue.CATALOGUE_DATE
+    for model in catalogue.MODELS:
+        if not model.endpoints:
+            continue  # text to speech: no batch endpoint
+        for name in model.names:
+            price = table.lookup(name)
+            assert price is not None, name
+            if catalogue.CHAT in model.endpoints:
+                assert price.input is not None and price.output is not None, name
+            if catalogue.OCR in model.endpoints:
+                assert price.per_1000_pages is not None, name
+            if catalogue.TRANSCRIPTIONS in model.endpoints:
+                assert price.per_minute is not None, name
+
+
 def test_every_entry_of_the_shipped_file_is_well_formed() -> None:
     data = raw_table()
     for model, entry in data["models"].items():
