@@ -184,6 +184,7 @@ def configuration_page() -> str:
         "#/$defs/jobName": "Job name",
         "#/$defs/metadata": "Metadata",
         "#/$defs/request": "Inline request",
+        "#/$defs/price": "Price",
     }
     refs = _Refs(titles)
     out = [
@@ -201,6 +202,7 @@ def configuration_page() -> str:
     out += _section("reconciler.yaml", config, refs)
     safety = config["properties"]["safety"]
     out += _section("safety", safety, refs, "###")
+    out += _section("Price", {**config["$defs"]["price"], "title": "Price"}, refs, "###")
     out += _section("Job files", jobs, refs)
     for key, title in (
         ("jobs", "Jobs"),

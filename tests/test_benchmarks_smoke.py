@@ -61,6 +61,18 @@ def test_inputs_are_checked_at_both_sizes(results: dict[str, Any]) -> None:
     assert small["peak_rss_mb"] > 0 and large["peak_rss_mb"] > 0
 
 
+def test_cost_estimates_every_request_beside_the_validation_pass(results: dict[str, Any]) -> None:
+    small, large = results["cost"]
+    assert 0 < small["requests"] < large["requests"]
+    for r in (small, large):
+        assert r["validate"]["ratio"] == 1.0
+        assert r["heuristic"]["method"] == "heuristic" and r["heuristic"]["input_tokens"] > 0
+        if r["exact"] is not None:  # mistral-common installed (the test extra has it)
+            assert r["exact"]["method"] == "exact"
+            assert r["exact"]["counter"] == "tekken_240718.json"
+    assert "cost estimate" in table(bench.rows(results, quick=True))
+
+
 def test_the_table_has_every_benchmark_and_no_missed_target(results: dict[str, Any]) -> None:
     rows = bench.rows(results, quick=True)
     assert not [r for r in rows if r.met is False]

@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final
 
@@ -35,6 +36,7 @@ from reconciler.config.model import (
     JobSpec,
     LocalInput,
     OnChange,
+    PriceOverride,
     Safety,
     canonical_json,
 )
@@ -350,6 +352,29 @@ class _Load:
             else:
                 first[cid] = i
 
+    def prices(self, config: _Doc) -> tuple[tuple[str, PriceOverride], ...]:
+        """``prices:`` as exact Decimals, sorted by model id (schema problems are already
+        reported; an entry with no price at all is one more)."""
+        table = config.doc.value.get("prices")
+        if not isinstance(table, dict):
+            return ()
+        out = []
+        for model, entry in table.items():
+            path: FieldPath = ("prices", model)
+            if not isinstance(entry, dict) or config.is_broken(path):
+                continue
+            if not entry:
+                self.problem(
+                    config.doc.locate(path),
+                    format_path(path),
+                    "give at least one price: input, output (USD per 1M tokens),"
+                    " per_1000_pages, per_1000_annotated_pages or per_minute",
+                )
+                continue
+            values = {k: _decimal(v) for k, v in entry.items()}
+            out.append((model, PriceOverride(**values, source=config.doc.locate_key(path))))
+        return tuple(sorted(out, key=lambda item: item[0]))
+
     # -- the whole root ------------------------------------------------------------------
 
     def run(self) -> tuple[DesiredState | None, list[Problem]]:
@@ -377,6 +402,7 @@ class _Load:
             spec = self.resolve(job, config)
             if spec is not None:
                 specs.append(spec)
+        prices = self.prices(config)
         problems = sorted(set(self.problems))
         if problems:
             return None, problems
@@ -387,8 +413,20 @@ class _Load:
             workspace=value["workspace"],
             server=value.get("server", DEFAULT_SERVER),
             jobs=tuple(sorted(specs, key=lambda s: s.name)),
-            safety=Safety(max_destroy=int(safety.get("max_destroy", Safety.max_destroy))),
+            safety=Safety(
+                max_destroy=int(safety.get("max_destroy", Safety.max_destroy)),
+                max_cost=_decimal(safety.get("max_cost")),
+            ),
             config_file=paths.shown(config_path),
             files=tuple(self.files),
+            prices=prices,
         )
         return state, []
+
+
+def _decimal(value: Any) -> Decimal | None:
+    """A YAML number (already checked by the schema) as the Decimal the user wrote: a
+    float goes through its shortest repr, so 0.1 is 0.1 and not 0.1000000000000000055."""
+    if value is None:
+        return None
+    return Decimal(repr(value)) if isinstance(value, float) else Decimal(value)

@@ -9,6 +9,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from enum import StrEnum
 from functools import cached_property
 from typing import Any
@@ -128,6 +129,20 @@ class JobSpec:
 @dataclass(frozen=True)
 class Safety:
     max_destroy: int = 10
+    max_cost: Decimal | None = None  # USD per plan; None: no cost limit
+
+
+@dataclass(frozen=True)
+class PriceOverride:
+    """One model's entry under ``prices:``: USD at standard rates, None where not given
+    (the shipped table's price then stands). Read by ``reconciler.cost.prices``."""
+
+    input: Decimal | None = None  # per 1M input tokens
+    output: Decimal | None = None  # per 1M output tokens
+    per_1000_pages: Decimal | None = None
+    per_1000_annotated_pages: Decimal | None = None
+    per_minute: Decimal | None = None
+    source: Location = field(default=Location("<unknown>"), compare=False)
 
 
 DEFAULT_SERVER = "https://api.mistral.ai"
@@ -145,6 +160,10 @@ class DesiredState:
     safety: Safety = Safety()
     config_file: str = "reconciler.yaml"  # as shown to the user
     files: tuple[str, ...] = ()  # every YAML file read (config first), as shown to the user
+    prices: tuple[tuple[str, PriceOverride], ...] = ()  # prices:, sorted by model id
 
     def by_name(self) -> Mapping[str, JobSpec]:
         return {j.name: j for j in self.jobs}
+
+    def price_overrides(self) -> dict[str, PriceOverride]:
+        return dict(self.prices)
