@@ -10,7 +10,7 @@ changed since, :class:`InputChanged` says so and nothing is uploaded.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Container, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -56,11 +56,11 @@ class Built:
 
 
 def select(
-    lines: Iterator[tuple[Cursor, bytes]], keep: Callable[[str | None], bool] | None
+    lines: Iterator[tuple[Cursor, bytes]], keep: Container[object] | None
 ) -> Iterator[bytes]:
-    """The lines whose custom_id ``keep`` accepts (all of them when ``keep`` is None)."""
+    """The lines whose custom_id is in ``keep`` (all of them when ``keep`` is None)."""
     for _, line in lines:
-        if keep is None or keep(custom_id_of(line)):
+        if keep is None or custom_id_of(line) in keep:
             yield line
 
 
@@ -127,10 +127,8 @@ def build_shard(root: Path, paths: Sequence[Path], shard: Shard) -> Built:
     )
 
 
-def build_subset(
-    root: Path, paths: Sequence[Path], shard: Shard, keep: Callable[[str | None], bool]
-) -> Built:
-    """The file of a retry job: the lines of ``shard`` whose custom_id ``keep`` accepts
-    (a :class:`~reconciler.stream.retry.RetrySet` is such a predicate)."""
+def build_subset(root: Path, paths: Sequence[Path], shard: Shard, keep: Container[object]) -> Built:
+    """The file of a retry job: the lines of ``shard`` whose custom_id is in ``keep``
+    (a :class:`~reconciler.stream.retry.RetrySet`)."""
     lines = positioned(paths, start=shard.start, end=shard.end)
     return write_lines(root, select(lines, keep))
