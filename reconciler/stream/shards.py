@@ -22,7 +22,10 @@ so an upgrade never re-runs a job that fitted. :func:`needs_split` decides;
 :class:`Cutter` takes lines one at a time (:meth:`Cutter.add`) or a block of whole request
 lines at once (:meth:`Cutter.add_block`, the input validator's fast path: a few ``find``
 calls per shard boundary instead of Python work per line); both give the same shards.
-Hashing may be handed to another thread (``sink``): hashlib releases the GIL.
+Hashing shards costs a second sha256 pass over the bytes, wasted on a job that is not
+split; so a cutter may start with ``hashing=False`` and be switched on
+(:meth:`Cutter.start_hashing`) once splitting is certain -- shards opened before that are
+hashed at :meth:`Cutter.finish` by re-reading them (typically the first shard only).
 """
 
 from __future__ import annotations
@@ -60,7 +63,7 @@ class _Open:
     first: int
     start: Cursor
     end: Cursor
-    hasher: Any
+    hasher: Any  # None: opened before hashing started, hashed again at finish
     requests: int = 0
     size: int = 0
 
@@ -75,6 +78,7 @@ class Cutter:
     max_requests: int
     max_bytes: int
     sink: Sink = _update_now
+    hashing: bool = True
     too_large: list[RequestTooLarge] = field(default_factory=list)
     _done: list[_Open] = field(default_factory=list)
     _open: _Open | None = None
@@ -89,12 +93,18 @@ class Cutter:
         """Requests placed so far."""
         return self._total
 
+    def start_hashing(self) -> None:
+        """Hash shards from now on (those already open are hashed at :meth:`finish`)."""
+        self.hashing = True
+
     def _place(self, at: Cursor, data: bytes | memoryview, count: int, end: Cursor) -> None:
         current = self._open
         if current is None:
-            current = _Open(len(self._done), self._total, at, end, hashlib.sha256())
+            hasher = hashlib.sha256() if self.hashing else None
+            current = _Open(len(self._done), self._total, at, end, hasher)
             self._open = current
-        self.sink(current.hasher, data)
+        if current.hasher is not None:
+            self.sink(current.hasher, data)
         current.requests += count
         current.size += len(data)
         current.end = end
@@ -155,21 +165,21 @@ class Cutter:
             self._close()
             start, lines, line = cut, lines - take, line + take
 
-    def finish(self) -> tuple[Shard, ...]:
-        """Every shard, in order (call once every hash handed to ``sink`` is done)."""
+    def finish(self, rehash: Callable[[Cursor, Cursor], str] | None = None) -> tuple[Shard, ...]:
+        """Every shard, in order (call once every hash handed to ``sink`` is done).
+        ``rehash(start, end)`` gives the sha256 of the lines between two cursors, for the
+        shards opened before hashing started."""
         self._close()
-        return tuple(
-            Shard(
-                index=i,
-                first=o.first,
-                requests=o.requests,
-                size=o.size,
-                sha256=o.hasher.hexdigest(),
-                start=o.start,
-                end=o.end,
-            )
-            for i, o in enumerate(self._done)
-        )
+        shards = []
+        for i, o in enumerate(self._done):
+            if o.hasher is not None:
+                digest = o.hasher.hexdigest()
+            elif rehash is not None:
+                digest = rehash(o.start, o.end)
+            else:
+                raise ValueError("shards opened before hashing started need rehash")
+            shards.append(Shard(i, o.first, o.requests, o.size, digest, o.start, o.end))
+        return tuple(shards)
 
 
 def cut(

@@ -44,10 +44,12 @@ def positioned(
     start: Cursor | None = None,
     end: Cursor | None = None,
     block_bytes: int = BLOCK_BYTES,
+    max_line: int | None = None,
 ) -> Iterator[tuple[Cursor, bytes]]:
     """(where it starts, the line) for each request line of ``paths``, in order, from
     ``start`` (a point between lines) up to ``end`` (exclusive). Blank lines are skipped;
-    each line ends with ``"\\n"``."""
+    each line ends with ``"\\n"``. Lines longer than ``max_line`` are skipped (memory stays
+    bounded whatever the file holds)."""
     first = start or Cursor(0, 0, 0)
     for source in range(first.source, len(paths)):
         if end is not None and source > end.source:
@@ -59,6 +61,7 @@ def positioned(
         with os.fdopen(fd, "rb") as fh:
             fh.seek(offset)
             pending = b""
+            skipping = False
             while True:
                 want = block_bytes if stop is None else min(block_bytes, stop - offset)
                 block = fh.read(want) if want > 0 else b""
@@ -67,9 +70,18 @@ def positioned(
                 data = pending + block if pending else block
                 base = offset - len(pending)
                 offset += len(block)
-                cut = data.rfind(b"\n") + 1
-                pending = data[cut:]
                 at = 0
+                if skipping:
+                    nl = data.find(b"\n")
+                    if nl < 0:
+                        pending = b""
+                        continue
+                    at, skipping = nl + 1, False
+                    line += 1
+                cut = data.rfind(b"\n") + 1
+                pending = data[max(cut, at) :]
+                if max_line is not None and len(pending) > max_line:
+                    pending, skipping = b"", True
                 while at < cut:
                     nl = data.index(b"\n", at)
                     line += 1
@@ -77,7 +89,9 @@ def positioned(
                     if not is_blank(raw):
                         yield Cursor(source, base + at, line - 1), data[at : nl + 1]
                     at = nl + 1
-            if pending:
+            if skipping:
+                line += 1
+            elif pending:
                 line += 1
                 if not is_blank(pending):
                     yield Cursor(source, offset - len(pending), line - 1), pending + b"\n"
