@@ -120,6 +120,7 @@ class Cutter:
         it in its source (default: ``len(line)`` bytes and one line further)."""
         size = len(line)
         if size > self.max_bytes:
+            self._close()  # a shard is always one contiguous run of lines
             self.too_large.append(RequestTooLarge(at, size, self.max_bytes))
             return
         current = self._open
@@ -153,13 +154,15 @@ class Cutter:
                 for _ in range(take):
                     cut = data.index(b"\n", cut) + 1
             if take == 0:
-                if current is not None:
-                    self._close()
-                    continue
-                # Not even one line fits an empty shard: that line is too large.
                 nl = data.index(b"\n", start) + 1
-                self.too_large.append(RequestTooLarge(here, nl - start, self.max_bytes))
-                start, lines, line = nl, lines - 1, line + 1
+                if nl - start > self.max_bytes:
+                    # It fits in no shard: reported, and it ends the open shard (a shard is
+                    # always one contiguous run of lines).
+                    self._close()
+                    self.too_large.append(RequestTooLarge(here, nl - start, self.max_bytes))
+                    start, lines, line = nl, lines - 1, line + 1
+                    continue
+                self._close()  # the next line would overflow the open shard
                 continue
             self._place(here, view[start:cut], take, Cursor(at.source, base + cut, line + take))
             self._close()

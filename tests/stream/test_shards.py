@@ -123,7 +123,7 @@ def test_editing_one_request_changes_only_its_shard(
 def test_a_request_larger_than_a_file_may_be_is_reported_and_placed_nowhere() -> None:
     lines = [b"a" * 9 + b"\n", b"b" * 30 + b"\n", b"c\n"]
     shards, too_large = cut(positioned(lines), 10, 20)
-    assert [(s.first, s.requests) for s in shards] == [(0, 2)]
+    assert [(s.first, s.requests) for s in shards] == [(0, 1), (1, 1)]  # each contiguous
     assert [(t.at.line, t.size, t.limit) for t in too_large] == [(1, 31, 20)]
 
 
