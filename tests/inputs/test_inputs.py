@@ -358,3 +358,11 @@ def test_memory_does_not_grow_with_the_file(tmp_path: Path) -> None:
     small_peak, large_peak = _peak(small), _peak(large)
     assert large_peak < small_peak * 1.25 + 256 * 1024, (small_peak, large_peak)
     assert large_peak < 8 * 1024 * 1024
+
+
+def test_a_custom_id_named_twice_is_found_in_an_otherwise_valid_piece(tmp_path: Path) -> None:
+    """The fast path (every line valid to msgspec, which keeps the last of two keys) still
+    sends a line naming custom_id twice to the reference check."""
+    content = line("a") + '{"custom_id": "q", "custom_id": "r", "body": {}}\n' + line("b")
+    _, problems = check_inputs([write(tmp_path, "in.jsonl", content)])
+    assert messages(problems) == ["in.jsonl:2:1: custom_id: appears twice on this line"]
