@@ -46,12 +46,13 @@ def test_default_limits_are_mistrals_and_a_job_within_them_is_not_split(
 def test_jobs_above_the_limits_are_cut_into_shards_and_single_shard_digests_do_not_move(
     workdir: Workdir,
 ) -> None:
-    files = {
-        "reconciler.yaml": CONFIG,
-        "jobs/a.yaml": jobs(5),
-        "data/big.jsonl": "".join(LINE % i for i in range(25)),
-    }
-    workdir.write(files)
+    workdir.write(
+        {
+            "reconciler.yaml": CONFIG,
+            "jobs/a.yaml": jobs(5),
+            "data/big.jsonl": "".join(LINE % i for i in range(25)),
+        }
+    )
     before = {j.name: j.digest for j in load(workdir.root).jobs}
     workdir.write({"reconciler.yaml": CONFIG + "limits: {max_requests_per_job: 10}\n"})
     state = load(workdir.root)
