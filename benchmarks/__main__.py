@@ -16,14 +16,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks import bench_apply, bench_cost, bench_inputs, bench_plan
+from benchmarks import bench_apply, bench_cost, bench_inputs, bench_plan, bench_requests
 from benchmarks.common import Row, machine, seconds, table
 
-NAMES = ("plan_scale", "plan_growth", "apply_throughput", "apply_rate_limit", "inputs", "cost")
+NAMES = (
+    "plan_scale",
+    "plan_growth",
+    "apply_throughput",
+    "apply_rate_limit",
+    "inputs",
+    "requests",
+    "cost",
+)
 GROWTH_LIMIT = 13.0  # near-linear: at most 13x the time for 10x the jobs
 SPEEDUP_TARGET = 12.0
 RATE_LIMIT_TARGET = 1.25
 RSS_GROWTH_LIMIT_MB = 16.0  # "independent of file size": within noise from 64 MB to 512 MB
+INPUTS_RATIO_TARGET = 4.0  # validate + sha256 within 4x sha256 alone (issue 12)
 
 
 @dataclass(frozen=True)
@@ -36,6 +45,8 @@ class Sizes:
     limit: float
     low_limit: tuple[float, int] | None  # (requests per second, creates): below parallelism
     inputs_mb: tuple[int, int]
+    requests: tuple[int, int]  # the request-stream job, small and large
+    max_requests: int  # its limits.max_requests_per_job
     repeats: int  # runs at the high parallelism (median)
 
 
@@ -48,6 +59,8 @@ FULL = Sizes(
     limit=50.0,
     low_limit=(10.0, 200),
     inputs_mb=(64, 512),
+    requests=(100_000, 1_000_000),
+    max_requests=50_000,
     repeats=3,
 )
 QUICK = Sizes(
@@ -59,6 +72,8 @@ QUICK = Sizes(
     limit=20.0,
     low_limit=None,
     inputs_mb=(2, 8),
+    requests=(2_000, 20_000),
+    max_requests=1_000,
     repeats=1,
 )
 
@@ -80,11 +95,20 @@ def run_all(sizes: Sizes, only: tuple[str, ...] = NAMES) -> dict[str, Any]:
             ),
         ],
         "inputs": lambda: [bench_inputs.run(mb) for mb in sizes.inputs_mb],
+        "requests": lambda: [bench_requests.run(n, sizes.max_requests) for n in sizes.requests],
         # The same sizes as the inputs benchmark: estimation beside validation.
         "cost": lambda: [bench_cost.run(mb) for mb in sizes.inputs_mb],
     }
     # The memory-hungry ones last, so that no benchmark runs in the heap another left.
-    order = ("apply_throughput", "apply_rate_limit", "inputs", "cost", "plan_scale", "plan_growth")
+    order = (
+        "apply_throughput",
+        "apply_rate_limit",
+        "inputs",
+        "requests",
+        "cost",
+        "plan_scale",
+        "plan_growth",
+    )
     done = {name: jobs[name]() for name in order if name in only}
     return {name: done[name] for name in NAMES if name in done}
 
@@ -262,6 +286,16 @@ def rows(results: dict[str, Any], *, quick: bool) -> list[Row]:
                     f"{seconds(r['seconds'])}, peak RSS {r['peak_rss_mb']:g} MB",
                 )
             )
+        out.append(
+            Row(
+                name,
+                f"time / sha256 alone, {large['size_mb']:g} MB",
+                f"{large['ratio']}x",
+                f"sha256 alone: {large['sha_mb_per_s']:g} MB/s",
+                f"<= {INPUTS_RATIO_TARGET:g}x (>= 1/4 of sha256's speed)",
+                timed(large["ratio"] <= INPUTS_RATIO_TARGET),
+            )
+        )
         growth = large["peak_rss_mb"] - small["peak_rss_mb"]
         out.append(
             Row(
@@ -271,6 +305,59 @@ def rows(results: dict[str, Any], *, quick: bool) -> list[Row]:
                 f"(import alone: {small['baseline_rss_mb']:g} MB)",
                 f"independent of size (< {RSS_GROWTH_LIMIT_MB:g} MB)",
                 growth < RSS_GROWTH_LIMIT_MB,
+            )
+        )
+    if "requests" in results:
+        small, large = results["requests"]
+        name = "request stream"
+        for r in (large, small):
+            v, b, m = r["validate"], r["build"], r["merge"]
+            out.append(
+                Row(
+                    name,
+                    f"{_n(r['requests'])} requests ({v['bytes'] / 2**20:,.0f} MB),"
+                    f" max_requests_per_job {_n(r['max_requests'])}",
+                    f"{v['shards']} shards",
+                    f"peak RSS {r['peak_rss_mb']:g} MB",
+                )
+            )
+            for step, what in (
+                (v, "validate + hash + shard"),
+                (b, "build shard files"),
+                (m, "merge outputs (shards + retries)"),
+            ):
+                out.append(
+                    Row(
+                        name,
+                        f"  {what}",
+                        seconds(step["seconds"]),
+                        f"{step['ratio']}x sha256 of the same bytes"
+                        f" ({seconds(step['sha_seconds'])})",
+                    )
+                )
+        growth = large["peak_rss_mb"] - small["peak_rss_mb"]
+        out.append(
+            Row(
+                name,
+                f"peak RSS, {_n(large['requests'])} vs {_n(small['requests'])} requests",
+                f"{growth:+.1f} MB",
+                "",
+                f"independent of size (< {RSS_GROWTH_LIMIT_MB:g} MB)",
+                growth < RSS_GROWTH_LIMIT_MB,
+            )
+        )
+        ok = all(
+            r["merge"]["written"] == r["requests"] and r["validate"]["requests"] == r["requests"]
+            for r in (small, large)
+        )
+        out.append(
+            Row(
+                name,
+                "merged lines = requests, one per custom_id",
+                "yes" if ok else "no",
+                "",
+                "every request once",
+                ok,
             )
         )
     if "cost" in results:

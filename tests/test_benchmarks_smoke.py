@@ -73,11 +73,22 @@ def test_cost_estimates_every_request_beside_the_validation_pass(results: dict[s
     assert "cost estimate" in table(bench.rows(results, quick=True))
 
 
+def test_the_request_stream_is_sharded_built_and_merged(results: dict[str, Any]) -> None:
+    small, large = results["requests"]
+    for r in (small, large):
+        assert r["validate"]["requests"] == r["requests"]
+        assert r["validate"]["shards"] == r["requests"] // bench.QUICK.max_requests
+        assert r["build"]["files"] == r["validate"]["shards"]
+        assert r["merge"]["written"] == r["requests"]  # one line per custom_id
+        assert r["merge"]["failed"] == r["requests"] // 300 + (1 if r["requests"] % 300 else 0)
+
+
 def test_the_table_has_every_benchmark_and_no_missed_target(results: dict[str, Any]) -> None:
     rows = bench.rows(results, quick=True)
     assert not [r for r in rows if r.met is False]
     text = table(rows)
-    for name in ("plan at scale", "planner growth", "apply throughput", "rate limit", "inputs"):
+    names = ("plan at scale", "planner growth", "apply throughput", "rate limit", "inputs")
+    for name in (*names, "request stream"):
         assert name in text
     # Timings are not judged at toy sizes.
     assert all(r.met is None for r in rows if "speed-up" in r.measure or "growth" in r.measure)

@@ -34,6 +34,7 @@ from reconciler.config.model import (
     DEFAULT_SERVER,
     DesiredState,
     JobSpec,
+    Limits,
     LocalInput,
     OnChange,
     PriceOverride,
@@ -43,7 +44,10 @@ from reconciler.config.model import (
 from reconciler.config.schema import SchemaKind, validate_paths
 from reconciler.config.yamlload import FieldPath, YamlDoc, format_path, parse_file
 from reconciler.errors import ConfigError, Location, Problem
-from reconciler.inputs import InputFile, check_inputs
+from reconciler.inputs import InputFile, JobInputs, check_job_inputs
+from reconciler.stream import shards as stream_shards
+from reconciler.stream.model import Shard
+from reconciler.stream.sources import inline_positioned
 
 CONFIG_FILE: Final = "reconciler.yaml"
 DEFAULT_INCLUDE: Final = ("jobs/**/*.yaml",)
@@ -108,9 +112,8 @@ class _Load:
         self.root = Path(os.path.normpath(Path(root).absolute()))
         self.problems: list[Problem] = []
         self.files: list[str] = []
-        self._input_cache: dict[
-            tuple[InputFile, ...], tuple[tuple[LocalInput, ...], list[Problem]]
-        ] = {}
+        self._input_cache: dict[tuple[InputFile, ...], JobInputs] = {}
+        self.limits = Limits()  # read from reconciler.yaml before any job is resolved
 
     def problem(self, location: Location, fld: str, message: str) -> None:
         self.problems.append(Problem(location, fld, message))
@@ -251,10 +254,11 @@ class _Load:
                 " file ids) or requests (inline)",
             )
             ok = False
-        inputs = self.inputs(job, spec, origins)
+        checked = self.inputs(job, spec, origins)
         self.inline_requests(job, spec, origins)
-        if not ok or inputs is None:
+        if not ok or checked is None:
             return None
+        inputs, shards = checked
         requests_json = None
         if "requests" in spec:
             requests_json = canonical_json(
@@ -263,6 +267,10 @@ class _Load:
                     for r in spec["requests"]
                 ]
             )
+            inline = self.inline_shards(job, spec, origins)
+            if inline is None:
+                return None
+            shards = inline
         return JobSpec(
             name=job.name,
             endpoint=spec["endpoint"],
@@ -282,7 +290,37 @@ class _Load:
             source=job.key,
             model_source=origins["model"].locate() if "model" in origins else None,
             model_field=origins["model"].field() if "model" in origins else "",
+            shards=shards,
         )
+
+    def inline_shards(
+        self, job: _Job, spec: Mapping[str, Any], origins: Mapping[str, _Origin]
+    ) -> tuple[Shard, ...] | None:
+        """Inline requests cut like inputs when they exceed the limits (None: a problem)."""
+        requests = [
+            {k: v for k, v in r.items() if not (k == "custom_id" and v is None)}
+            for r in spec["requests"]
+        ]
+        lines = list(inline_positioned(requests))
+        size = sum(len(line) for _, line in lines)
+        limits = self.limits
+        if not stream_shards.needs_split(
+            len(lines), [size], limits.max_requests_per_job, limits.max_bytes_per_file
+        ):
+            return ()
+        shards, too_large = stream_shards.cut(
+            lines, limits.max_requests_per_job, limits.max_bytes_per_file
+        )
+        origin = origins["requests"]
+        for big in too_large:
+            i = big.at.line
+            self.problem(
+                origin.locate(i),
+                origin.field(i),
+                f"request is {big.size:,} bytes, more than limits.max_bytes_per_file"
+                f" ({big.limit:,}): it fits in no shard",
+            )
+        return None if too_large else shards
 
     def check_inputs_only(self, job: _Job, config: _Doc) -> None:
         """A job with schema problems: still check its input files, when named properly."""
@@ -293,11 +331,12 @@ class _Load:
 
     def inputs(
         self, job: _Job, spec: Mapping[str, Any], origins: Mapping[str, _Origin]
-    ) -> tuple[LocalInput, ...] | None:
-        """The job's local inputs, validated and hashed; None when any is unusable."""
+    ) -> tuple[tuple[LocalInput, ...], tuple[Shard, ...]] | None:
+        """The job's local inputs, validated and hashed, and its shards when it must be
+        split; None when any input is unusable."""
         refs = spec.get("inputs")
         if not refs:
-            return ()
+            return (), ()
         origin = origins["inputs"]
         base = origin.doc.path.parent
         files: list[InputFile] = []
@@ -324,10 +363,10 @@ class _Load:
             return None
         key = tuple(files)
         if key not in self._input_cache:
-            self._input_cache[key] = check_inputs(files)
-        locals_, problems = self._input_cache[key]
-        self.problems.extend(problems)
-        return None if problems else locals_
+            self._input_cache[key] = check_job_inputs(files, limits=self.limits)
+        checked = self._input_cache[key]
+        self.problems.extend(checked.problems)
+        return None if checked.problems else (checked.locals, checked.shards)
 
     def inline_requests(
         self, job: _Job, spec: Mapping[str, Any], origins: Mapping[str, _Origin]
@@ -392,6 +431,8 @@ class _Load:
         config = self.parse(config_path, "config")
         if config is None:
             return None, self.problems
+        if not config.is_broken(("limits",)):
+            self.limits = Limits(**(config.doc.value.get("limits") or {}))
         docs = [config]
         for path in self.job_files(config):
             doc = self.parse(path, "jobs")
@@ -417,6 +458,7 @@ class _Load:
                 max_destroy=int(safety.get("max_destroy", Safety.max_destroy)),
                 max_cost=_decimal(safety.get("max_cost")),
             ),
+            limits=self.limits,
             config_file=paths.shown(config_path),
             files=tuple(self.files),
             prices=prices,

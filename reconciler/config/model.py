@@ -15,6 +15,7 @@ from functools import cached_property
 from typing import Any
 
 from reconciler.errors import Location
+from reconciler.stream.model import Shard
 
 
 class OnChange(StrEnum):
@@ -68,6 +69,9 @@ class JobSpec:
     # Where ``model`` was written (the job, or ``defaults:``), for errors about the model.
     model_source: Location | None = field(default=None, compare=False)
     model_field: str = field(default="", compare=False)
+    # Empty unless the job is split (reconciler.stream.shards): then its shards, in order.
+    # Not part of identity(): each shard has its own (stream.shards.shard_spec).
+    shards: tuple[Shard, ...] = ()
 
     @property
     def metadata_dict(self) -> dict[str, str]:
@@ -145,6 +149,20 @@ class PriceOverride:
     source: Location = field(default=Location("<unknown>"), compare=False)
 
 
+@dataclass(frozen=True)
+class Limits:
+    """The API's limits a job is cut to (``limits:`` in reconciler.yaml).
+
+    Defaults are Mistral's published limits as of 2026-08 (docs: "known limitations" for
+    100,000 requests per job and 512 MB per file; the batch FAQ for 1,000,000 pending
+    requests per workspace; see shared/mistral-api/NOTES.md). The docs disagree in
+    places, hence configurable."""
+
+    max_requests_per_job: int = 100_000
+    max_bytes_per_file: int = 512 * 1024 * 1024
+    max_pending_requests: int = 1_000_000
+
+
 DEFAULT_SERVER = "https://api.mistral.ai"
 LOCAL_SERVER = "local"
 
@@ -158,6 +176,7 @@ class DesiredState:
     server: str  # "local", or a URL (already defaulted)
     jobs: tuple[JobSpec, ...]  # sorted by name, names unique
     safety: Safety = Safety()
+    limits: Limits = Limits()
     config_file: str = "reconciler.yaml"  # as shown to the user
     files: tuple[str, ...] = ()  # every YAML file read (config first), as shown to the user
     prices: tuple[tuple[str, PriceOverride], ...] = ()  # prices:, sorted by model id

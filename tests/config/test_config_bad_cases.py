@@ -118,7 +118,7 @@ CASES = [
         {"reconciler.yaml": "version: 1\nworkspace: ws\ncolour: red\n"},
         (
             "reconciler.yaml:3:1: colour: unknown field (expected one of: defaults, include,"
-            " jobs, prices, safety, server, version, workspace)",
+            " jobs, limits, prices, safety, server, version, workspace)",
         ),
     ),
     Case(

@@ -11,9 +11,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reconciler import api, inputs
+from reconciler import inputs
+from reconciler.config.model import Limits
 from reconciler.errors import Location, Problem
 from reconciler.inputs import CustomIdIndex, InputFile, check_input, check_inputs
+from reconciler.stream import sources
+from reconciler.stream.shards import cut
 
 
 def line(cid: str | None, **body: object) -> str:
@@ -137,15 +140,30 @@ def test_spilling_to_sqlite_finds_the_same_duplicates(tmp_path: Path, bound: int
 
 def test_custom_id_index_spills_beyond_its_bound() -> None:
     with CustomIdIndex(max_in_memory=2) as index:
-        states = []
-        assert index.add_many([("a", 0, 1), ("b", 0, 2)]) == []
-        states.append(index.spilled)
-        assert index.add_many([("a", 0, 3)]) == [("a", 0, 3, 0, 1)]
-        assert index.add_many([("c", 0, 4)]) == []
+        index.add(["a", "b"])
+        states = [index.spilled]
+        index.add(["a"])
+        assert index.duplicates == {"a"}
+        index.add(["c"])
         states.append(index.spilled)
         assert states == [False, True]
-        assert index.add_many([("b", 1, 7), ("d", 1, 8), ("d", 1, 9)]) == []
-        assert list(index.spilled_duplicates()) == [("b", 1, 7, 0, 2), ("d", 1, 9, 1, 8)]
+        index.add(["b", "d", "d", "e"])
+        exact, hashes = index.suspects()
+        assert exact == {"a"}
+        assert hashes == {hash("b"), hash("d")}
+
+
+def test_custom_id_index_partitions_find_every_duplicate_in_bounded_batches(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(CustomIdIndex, "BATCH", 64)
+    ids = [f"id-{i}" for i in range(5_000)]
+    with CustomIdIndex(max_in_memory=10) as index:
+        for k in range(0, len(ids), 37):
+            index.add(ids[k : k + 37])
+        index.add(["id-7", "id-4999", "new"])
+        assert index._spill is not None  # sorted runs went to disk
+        assert index.suspects() == (set(), {hash("id-7"), hash("id-4999")})
 
 
 def test_problems_are_capped_per_file_with_a_count_of_the_rest(tmp_path: Path) -> None:
@@ -157,16 +175,56 @@ def test_problems_are_capped_per_file_with_a_count_of_the_rest(tmp_path: Path) -
     ]
 
 
-def test_file_over_the_api_limit_is_refused_without_reading_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(api, "MAX_FILE_BYTES", 100)
-    spec = write(tmp_path, "big.jsonl", line("a") * 10)
-    (local,), problems = check_inputs([spec])
-    assert messages(problems) == [
-        "big.jsonl: is 0.0 MB; the API accepts files of at most 0 MB",
+def test_a_file_over_the_byte_limit_is_cut_into_shards_not_refused(tmp_path: Path) -> None:
+    spec = write(tmp_path, "big.jsonl", "".join(line(str(i)) for i in range(10)))
+    size = spec.path.stat().st_size
+    result = inputs.check_job_inputs([spec], limits=Limits(max_bytes_per_file=size // 3))
+    assert result.problems == []
+    assert result.locals[0].size == size and result.locals[0].lines == 10
+    assert [s.requests for s in result.shards] == [3, 3, 3, 1]
+    assert all(s.size <= size // 3 for s in result.shards)
+
+
+def test_a_job_that_fits_is_not_split_and_keeps_its_files(tmp_path: Path) -> None:
+    """Two files each within the per-file limit: one job of two files, as before."""
+    a = write(tmp_path, "a.jsonl", line("a") * 1)
+    b = write(tmp_path, "b.jsonl", line("b"))
+    limit = max(a.path.stat().st_size, b.path.stat().st_size)
+    result = inputs.check_job_inputs([a, b], limits=Limits(max_bytes_per_file=limit))
+    assert result.problems == [] and result.shards == ()
+    assert check_inputs([a, b]) == (result.locals, [])
+
+
+def test_a_request_too_large_for_any_shard_is_named(tmp_path: Path) -> None:
+    big = line("b", q="x" * 300)
+    content = line("a") + big + line("d")
+    spec = write(tmp_path, "in.jsonl", content)
+    result = inputs.check_job_inputs(
+        [spec], limits=Limits(max_requests_per_job=1, max_bytes_per_file=200)
+    )
+    assert messages(result.problems) == [
+        f"in.jsonl:2:1: request is {len(big)} bytes, more than limits.max_bytes_per_file"
+        " (200): it fits in no shard"
     ]
-    assert local.lines == 0
+    assert result.shards == ()
+
+
+@pytest.mark.parametrize("block", [7, 64, 1 << 20])
+def test_shards_of_the_validator_are_those_of_the_pure_cutter(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block: int
+) -> None:
+    """The fast path's block cutting and the line-by-line cutter agree, whatever the
+    block and piece sizes, with blank lines, CRLF and a missing final newline."""
+    monkeypatch.setattr(inputs, "BLOCK_BYTES", block)
+    monkeypatch.setattr(inputs, "PIECE_BYTES", max(block // 2, 1))
+    a = write(tmp_path, "a.jsonl", "".join(line(f"a{i}", n="é" * i) for i in range(40)) + "\n")
+    b = write(tmp_path, "b.jsonl", line("b0").replace("\n", "\r\n") + line("b1").rstrip())
+    limits = Limits(max_requests_per_job=7, max_bytes_per_file=400)
+    result = inputs.check_job_inputs([a, b], limits=limits)
+    assert result.problems == []
+    expected, _ = cut(sources.positioned([a.path, b.path]), 7, 400)
+    assert result.shards == expected
+    assert sum(s.requests for s in result.shards) == 42
 
 
 def test_overlong_line_is_reported_and_skipped(
@@ -260,8 +318,8 @@ def test_fast_path_and_reference_decoder_agree(raw: bytes) -> None:
     if not raw.strip():
         return
     with CustomIdIndex() as ids:
-        scanner = inputs._Scanner([InputFile(Path("x"), "x", "x")], ids, 10)
-        scanner.lines(0, raw + b"\n", 0)
+        scanner = inputs._Scanner([InputFile(Path("x"), "x", "x")], ids, 10, Limits())
+        scanner.piece(0, raw + b"\n", 0, 0)
         problems = scanner.sinks[0].problems()
     if reference_ok:
         assert problems == [] or "appears twice" in problems[0].message
@@ -300,3 +358,11 @@ def test_memory_does_not_grow_with_the_file(tmp_path: Path) -> None:
     small_peak, large_peak = _peak(small), _peak(large)
     assert large_peak < small_peak * 1.25 + 256 * 1024, (small_peak, large_peak)
     assert large_peak < 8 * 1024 * 1024
+
+
+def test_a_custom_id_named_twice_is_found_in_an_otherwise_valid_piece(tmp_path: Path) -> None:
+    """The fast path (every line valid to msgspec, which keeps the last of two keys) still
+    sends a line naming custom_id twice to the reference check."""
+    content = line("a") + '{"custom_id": "q", "custom_id": "r", "body": {}}\n' + line("b")
+    _, problems = check_inputs([write(tmp_path, "in.jsonl", content)])
+    assert messages(problems) == ["in.jsonl:2:1: custom_id: appears twice on this line"]
