@@ -228,8 +228,9 @@ def _plan_present(
     # An older version with exactly the desired spec may still be running, behind newer
     # versions of other specs (a revert while on_change: wait let it run). It already
     # computes what is wanted: adopt it rather than start (and pay for) a copy.
+    # Under --replace that version is the one re-run: it is what is in effect.
     adopted = None
-    if current.spec_digest != spec.digest and not rerun:
+    if current.spec_digest != spec.digest:
         adopted = next(
             (
                 job
@@ -253,7 +254,12 @@ def _plan_present(
         else:
             out.add(job, _removal(job, Reason.DUPLICATE))
 
-    if adopted is not None:
+    if adopted is not None and rerun:
+        rerun_change = _current_change(out, spec, adopted, rerun=True)
+        assert rerun_change is not None and rerun_change.action is Action.REPLACE
+        history.append((adopted, rerun_change))
+        _supersede(history, spec, current)
+    elif adopted is not None:
         out.note = Note(
             spec.name,
             NoteKind.IN_PROGRESS,

@@ -203,3 +203,23 @@ def test_re_running_each_kind_of_current_version_converges() -> None:
         assert [c.reason for c in first.changes] == [Reason.REQUESTED], status
         after = rerun_tags(first, simulate_apply(first, jobs, Status.CANCELLED))
         assert plan([a], after, PERMISSIVE, workspace=WS).changes == (), status
+
+
+def test_replace_re_runs_the_adopted_earlier_version_not_the_newest() -> None:
+    # on_change: wait let an earlier version with the desired spec run behind a newer
+    # version of another spec; plain planning adopts it. --replace re-runs *that* one
+    # (it is what is in effect), so that the new version is not its raced duplicate.
+    wanted = spec("a", on_change=OnChange.WAIT)
+    other = spec("a", model="mistral-medium-latest", on_change=OnChange.WAIT)
+    earlier = live(wanted, "job-1", Status.RUNNING, at=1)
+    newest = live(other, "job-2", Status.RUNNING, at=2)
+    assert plan([wanted], [earlier, newest], PERMISSIVE, workspace=WS).changes == ()
+    p = plan(
+        [wanted],
+        [earlier, newest],
+        dataclasses.replace(PERMISSIVE, selection=Selection(replace=("a",))),
+        workspace=WS,
+    )
+    (change,) = p.changes
+    assert (change.action, change.reason) == (Action.REPLACE, Reason.REQUESTED)
+    assert change.live is not None and change.live.id == "job-1"
