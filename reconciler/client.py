@@ -20,10 +20,19 @@ failure means:
         executor then looks the create up by its ``reconciler.create-id`` tag.
 
 Every failure ends as one :class:`~reconciler.errors.ApiError` carrying the status, the
-request as "METHOD /path" and a human message. The API key lives only in the
-``httpx.Client``'s default headers; messages, the debug log and ``repr`` pass through
-:meth:`MistralClient._redact`, so it never appears in any output even when a server
-echoes it back.
+request as "METHOD /path" and a human message. The API key is checked before anything is
+sent (:func:`reconciler.secrets.check_key`: a key that is not a valid header value is
+refused without showing it) and lives only in the ``httpx.Client``'s default headers;
+messages, the debug log and ``repr`` pass through :class:`reconciler.secrets.Redactor`
+(the whole key and any 8 consecutive characters of it), always before a server's words are
+cut to length, so it never appears in any output even when a server echoes it back. A
+server's words are escaped for the terminal (:mod:`reconciler.render.safe`) and kept on one
+line before they become part of a message.
+
+A deadline (:meth:`MistralClient.set_deadline`: the command's ``--timeout``) bounds every
+wait: a retry or a rate-limit pause that would end past it, or a request started after it,
+raises an ``ApiError`` saying what the API kept answering, instead of waiting for as long as
+the server asks.
 
 Query strings are encoded exactly as the official ``mistralai`` SDK 3.7 encodes them
 (``metadata`` exploded into one parameter per key, ``status`` repeated, ``created_after``
@@ -47,8 +56,10 @@ from typing import Any, BinaryIO
 
 import httpx
 
-from reconciler import __version__, api
+from reconciler import __version__, api, durations
 from reconciler.errors import ApiError, UnknownOutcome
+from reconciler.render.safe import terminal
+from reconciler.secrets import Redactor, check_key
 
 DEFAULT_USER_AGENT = f"reconciler/{__version__}"
 # The executor runs up to --parallelism actions at once; 32 is the most it allows.
@@ -60,7 +71,8 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 # Transport errors worth retrying for idempotent requests.
 _TRANSIENT = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
-_MIN_REDACTED_KEY = 8
+# The start of a server's error body shown in a message (after redaction and escaping).
+SERVER_TEXT_MAX = 300
 _SENSITIVE_HEADERS = frozenset(
     {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"}
 )
@@ -128,9 +140,16 @@ class MistralClient:
         user_agent: str = DEFAULT_USER_AGENT,
         rand: Callable[[], float] = random.random,
         now: Callable[[], float] = time.time,
+        redact_key: bool = True,
     ) -> None:
+        """``redact_key=False`` for a token that is no secret (the local emulator's fixed
+        token, the loopback placeholder): redacting it would only mangle ordinary words."""
         self._base_url = httpx.URL(base_url.rstrip("/"))
         self._key = api_key or ""
+        if self._key:
+            check_key(self._key, name="the API key")  # before it reaches any header
+        self._redactor = Redactor(self._key if redact_key else None)
+        self._timeout = timeout
         self._retry = retry
         self._debug_log = debug_log
         self._sleep = sleep
@@ -140,6 +159,11 @@ class MistralClient:
         # Set by the thread that waits out a 429: until then, the others hold their requests.
         self._paused_until = 0.0
         self._paused_by: int | None = None
+        # The command's time limit (set_deadline): an instant of ``now``, its length, and
+        # how the user set it, for the message when it is reached.
+        self._deadline: float | None = None
+        self._budget = 0.0
+        self._budget_label = ""
         self.stats: Counter[str] = Counter()  # logical calls per method
         self.attempts: Counter[str] = Counter()  # HTTP requests per method, retries included
         headers = {"User-Agent": user_agent, "Accept": "application/json"}
@@ -178,6 +202,17 @@ class MistralClient:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    def set_deadline(self, seconds: float | None, *, label: str = "") -> None:
+        """Give up on any wait that would end more than ``seconds`` from now (None: never).
+
+        ``label`` says where the limit came from (``--timeout 10m``), for the message."""
+        if seconds is None:
+            self._deadline = None
+            return
+        self._deadline = self._now() + seconds
+        self._budget = seconds
+        self._budget_label = label or f"--timeout {durations.show(seconds)}"
 
     def reset_stats(self) -> None:
         with self._lock:
@@ -380,7 +415,9 @@ class MistralClient:
                         delay = self._retry_delay(response, attempt)
                         if delay is None:
                             raise self._status_error(response, request, f"file {file_id}", attempt)
-                        self._wait(request, delay, f"HTTP {response.status_code}")
+                        self._wait(
+                            request, delay, f"HTTP {response.status_code}", response=response
+                        )
                         continue
                     for chunk in response.iter_bytes(chunk_size):
                         dest.write(chunk)
@@ -394,7 +431,7 @@ class MistralClient:
                 if start is not None:
                     dest.seek(start)
                     dest.truncate()
-                self._wait(request, self._backoff(attempt), type(exc).__name__)
+                self._wait(request, self._backoff(attempt), type(exc).__name__, exc=exc)
             except httpx.TransportError as exc:
                 raise self._transport_error(exc, request, attempt) from self._cause(exc)
 
@@ -481,18 +518,19 @@ class MistralClient:
                 json=json,
                 data=data,
                 files=files,
+                timeout=self._read_timeout() if not write else httpx.USE_CLIENT_DEFAULT,
             )
             try:
                 response = self._send(op, built)
             except _NOT_SENT as exc:
                 if attempt >= self._retry.max_attempts:
                     raise self._transport_error(exc, request, attempt) from self._cause(exc)
-                self._wait(request, self._backoff(attempt), type(exc).__name__)
+                self._wait(request, self._backoff(attempt), type(exc).__name__, exc=exc)
                 continue
             except _TRANSIENT as exc:
                 if write:
                     raise UnknownOutcome(
-                        self._redact(
+                        self._shown(
                             f"no answer from {self.host} ({_describe(exc)}): the request "
                             "may or may not have taken effect"
                         ),
@@ -501,7 +539,7 @@ class MistralClient:
                 maybe_applied = True
                 if attempt >= self._retry.max_attempts:
                     raise self._transport_error(exc, request, attempt) from self._cause(exc)
-                self._wait(request, self._backoff(attempt), type(exc).__name__)
+                self._wait(request, self._backoff(attempt), type(exc).__name__, exc=exc)
                 continue
             except httpx.TransportError as exc:  # bad URL scheme, proxy trouble: not transient
                 raise self._transport_error(exc, request, attempt) from self._cause(exc)
@@ -517,21 +555,21 @@ class MistralClient:
             if write and status >= 500:
                 raise UnknownOutcome(
                     self._redact(
-                        f"server error: {_server_message(response)}; the request may or "
-                        "may not have taken effect"
+                        f"server error: {self._server_message(response)}; the request may "
+                        "or may not have taken effect"
                     ),
                     status=status,
                     request=request,
                 )
             if status == 429 and paced < self._retry.rate_limited_retries:
                 paced += 1
-                self._pause(request, self._server_delay(response, paced))
+                self._pause(request, self._server_delay(response, paced), response)
                 continue
             delay = self._retry_delay(response, attempt - paced)
             if delay is None:
                 raise self._status_error(response, request, what, attempt)
             maybe_applied = maybe_applied or status >= 500
-            self._wait(request, delay, f"HTTP {status}")
+            self._wait(request, delay, f"HTTP {status}", response=response)
 
     def _retry_delay(self, response: httpx.Response, attempt: int) -> float | None:
         """How long to wait before retrying this answer; None when it is final."""
@@ -549,18 +587,28 @@ class MistralClient:
     def _backoff(self, attempt: int) -> float:
         return self._retry.backoff(attempt, self._rand)
 
-    def _wait(self, request: str, delay: float, why: str) -> None:
+    def _wait(
+        self,
+        request: str,
+        delay: float,
+        why: str,
+        *,
+        response: httpx.Response | None = None,
+        exc: Exception | None = None,
+    ) -> None:
+        self._within_deadline(request, delay, response=response, exc=exc)
         self._log(f"retry {request} in {delay:.2f}s after {why}")
         self._sleep(delay)
 
-    def _pause(self, request: str, delay: float) -> None:
+    def _pause(self, request: str, delay: float, response: httpx.Response) -> None:
         """Wait out a 429, and have every other thread hold its requests until then too."""
+        self._within_deadline(request, delay, response=response)
         with self._lock:
             self._paused_until = self._now() + delay
             self._paused_by = threading.get_ident()
-        self._wait(request, delay, "HTTP 429")
+        self._wait(request, delay, "HTTP 429", response=response)
 
-    def _hold(self) -> None:
+    def _hold(self, request: str) -> None:
         """Before a request: while another thread waits out a 429, wait with it. The
         server is refusing everyone; a request sent now would only be refused as well."""
         with self._lock:
@@ -568,11 +616,67 @@ class MistralClient:
                 return  # this thread's own pause is over: it has just waited it out
             remaining = self._paused_until - self._now()
         if remaining > 0:
+            wait = min(remaining, self._retry.max_retry_after)
+            self._within_deadline(request, wait, held=True)
             self._log(f"holding requests {remaining:.2f}s: the API is rate limiting")
-            self._sleep(min(remaining, self._retry.max_retry_after))
+            self._sleep(wait)
+
+    # -- the command's time limit ----------------------------------------------------------
+
+    def _within_deadline(
+        self,
+        request: str,
+        delay: float,
+        *,
+        response: httpx.Response | None = None,
+        exc: Exception | None = None,
+        held: bool = False,
+    ) -> None:
+        """Raise when waiting ``delay`` seconds (0: sending now) would pass the deadline."""
+        if self._deadline is None:
+            return
+        left = self._deadline - self._now()
+        if delay <= left and left > 0:
+            return
+        spent = durations.show(max(0.0, self._budget - left))
+        if response is not None and response.status_code == 429:
+            why = "the API kept answering 429 (rate limited)"
+            asked = parse_retry_after(response.headers.get("Retry-After"), self._now())
+            if asked is not None:
+                why += f" and asked to wait {durations.show(asked)} more"
+        elif response is not None:
+            why = f"the API kept answering {response.status_code}"
+        elif exc is not None:
+            why = f"no answer from {self.host} ({_describe(exc)})"
+        elif held:
+            why = "the API is rate limiting every request (429)"
+        else:
+            why = "the time limit has passed"
+        raise ApiError(
+            terminal(
+                self._redact(
+                    f"gave up after {spent}: {why}; the command's time limit is "
+                    f"{self._budget_label} (set --timeout or RECONCILER_TIMEOUT to change it)"
+                )
+            ),
+            status=None if response is None else response.status_code,
+            request=request,
+        )
+
+    def _read_timeout(self) -> httpx.Timeout | Any:
+        """A GET never waits for an answer past the deadline (writes keep their timeout:
+        the executor reasons about a slow create from it)."""
+        if self._deadline is None:
+            return httpx.USE_CLIENT_DEFAULT
+        left = self._deadline - self._now()
+        if left >= self._timeout:
+            return httpx.USE_CLIENT_DEFAULT
+        return httpx.Timeout(max(0.5, left))
 
     def _send(self, op: str, request: httpx.Request) -> httpx.Response:
-        self._hold()
+        request_line = f"{request.method} {request.url.path}"
+        self._hold(request_line)
+        self._within_deadline(request_line, 0.0)
         with self._lock:
             self.attempts[op] += 1
         self._log_request(request)
@@ -600,7 +704,7 @@ class MistralClient:
         self, response: httpx.Response, request: str, what: str | None, attempts: int
     ) -> ApiError:
         status = response.status_code
-        server = _server_message(response)
+        server = self._server_message(response)
         details: list[str] = []
         if status == 401:
             message = "the API rejected the key: check MISTRAL_API_KEY"
@@ -610,7 +714,7 @@ class MistralClient:
             message = f"{what} not found" if what else f"not found: {server}"
         elif status == 422:
             message = "the API rejected the request as invalid"
-            details = _validation_details(response)
+            details = [self._shown(d) for d in _validation_details(response)]
             if not details:
                 message += f": {server}"
         elif status == 429:
@@ -628,7 +732,7 @@ class MistralClient:
 
     def _redirect_error(self, response: httpx.Response, request: str) -> ApiError:
         # Never followed: the Authorization header would travel with it.
-        where = response.headers.get("location")
+        where = self._shown(response.headers.get("location") or "(no Location)")
         return ApiError(
             self._redact(f"the API answered with a redirect to {where}; not following it"),
             status=response.status_code,
@@ -638,30 +742,40 @@ class MistralClient:
     def _transport_error(self, exc: httpx.TransportError, request: str, attempts: int) -> ApiError:
         tail = f" (after {_times(attempts)})" if attempts > 1 else ""
         return ApiError(
-            self._redact(f"cannot reach {self.host}: {_describe(exc)}{tail}"), request=request
+            self._shown(f"cannot reach {self.host}: {_describe(exc)}{tail}"), request=request
         )
 
     def _cause(self, exc: httpx.TransportError) -> Exception:
         """A copy of ``exc`` to chain for ``--debug`` tracebacks: same type, message
         redacted, no request attached (the original's request carries the key)."""
         try:
-            return type(exc)(self._redact(str(exc)))
+            return type(exc)(self._shown(str(exc)))
         except Exception:  # an exception type with another constructor
-            return RuntimeError(self._redact(_describe(exc)))
+            return RuntimeError(self._shown(_describe(exc)))
 
     def _redact(self, text: str) -> str:
         # A safety net behind the structural redaction of headers, for servers that echo
-        # the key back. Real keys are long; a toy key of a few letters would otherwise
-        # mangle every word that contains them.
-        if len(self._key) < _MIN_REDACTED_KEY:
-            return text
-        return text.replace(self._key, "***")
+        # the key back (see reconciler.secrets for the rule).
+        return self._redactor.redact(text)
+
+    def _shown(self, text: str) -> str:
+        """Text from a server or an exception, as it may appear in a message: the key
+        redacted, then escaped onto one line (redacting first: escaping could hide it)."""
+        return self._redact(terminal(self._redact(text)))
+
+    def _server_message(self, response: httpx.Response) -> str:
+        """The server's own words, redacted and escaped *before* they are cut to length."""
+        text = self._shown(_server_text(response))
+        if len(text) > SERVER_TEXT_MAX:
+            text = text[:SERVER_TEXT_MAX] + "…"
+        return text
 
     # -- debug log -------------------------------------------------------------------------
 
     def _log(self, line: str) -> None:
         if self._debug_log is not None:
-            self._debug_log(self._redact(line))
+            # Header values and URLs come from the server: one escaped line each.
+            self._debug_log("\n".join(self._shown(part) for part in line.split("\n")))
 
     def _log_request(self, request: httpx.Request) -> None:
         if self._debug_log is None:
@@ -699,7 +813,9 @@ class _StreamedResponse:
 
     def __enter__(self) -> httpx.Response:
         client = self._client
-        client._hold()
+        line = f"{self._request.method} {self._request.url.path}"
+        client._hold(line)
+        client._within_deadline(line, 0.0)
         client._log_request(self._request)
         started = time.monotonic()
         try:
@@ -766,8 +882,9 @@ def _times(n: int) -> str:
     return f"{n} attempt{'s' if n != 1 else ''}"
 
 
-def _server_message(response: httpx.Response) -> str:
-    """The server's own words: ``message``, a string ``detail``, or the start of the body."""
+def _server_text(response: httpx.Response) -> str:
+    """The server's own words: ``message``, a string ``detail``, or the whole body (it is
+    cut to length only after redaction, by the caller)."""
     try:
         body = response.json()
     except ValueError:
@@ -782,7 +899,7 @@ def _server_message(response: httpx.Response) -> str:
     text = response.text.strip()
     if not text:
         return response.reason_phrase or f"HTTP {response.status_code}"
-    return text if len(text) <= 300 else text[:300] + "…"
+    return text
 
 
 def _validation_details(response: httpx.Response) -> list[str]:

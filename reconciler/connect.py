@@ -8,12 +8,16 @@ The rules (DESIGN.md section 5), in the order they are applied:
    a fixed local token: the real ``MISTRAL_API_KEY`` is never sent to it.
 3. An override URL is trusted: whoever runs the command chose it.
 4. A URL from ``reconciler.yaml`` is trusted only if it is exactly
-   ``https://api.mistral.ai`` or a loopback address (127.0.0.0/8, ::1, localhost).
+   ``https://api.mistral.ai`` or a loopback literal: an IPv4 address in 127.0.0.0/8,
+   ``::1``, or the name ``localhost`` exactly (not ``localhost.`` with a trailing dot, not
+   ``*.localhost`` nor ``localhost.example``: those are names DNS may resolve anywhere).
    Anything else is refused before any request, so a pull request that edits ``server:``
    cannot send the CI's key elsewhere.
 5. A non-loopback server needs ``MISTRAL_API_KEY``; without it the command fails before
    any request. A loopback server without a key gets a placeholder token (the emulator
-   accepts any non-empty token).
+   accepts any non-empty token). A key that is not a valid header value (a line break,
+   another control character, a space, a non-ASCII character, whitespace around it) is
+   refused before any request, without showing any of it.
 """
 
 from __future__ import annotations
@@ -29,9 +33,9 @@ import httpx
 from reconciler import api
 from reconciler.client import MistralClient
 from reconciler.errors import ReconcilerError
+from reconciler.secrets import KEY_ENV, check_key
 
 LOCAL: Literal["local"] = "local"
-KEY_ENV = "MISTRAL_API_KEY"
 # Sent to the in-process emulator instead of any real key.
 LOCAL_TOKEN = "reconciler-local-emulator"
 # Sent to a loopback server when no key is set (the emulator accepts any non-empty token).
@@ -110,10 +114,14 @@ def make_client(
             LOCAL_TOKEN,
             transport=_local_transport(db_path),
             debug_log=debug_log,
+            redact_key=False,
         )
 
-    key = (env.get(KEY_ENV) or "").strip()
-    if not key:
+    key = env.get(KEY_ENV) or ""
+    secret = bool(key.strip())
+    if secret:
+        check_key(key)  # before any request, and without showing any of it
+    else:
         if not server.loopback:
             raise ServerPolicyError(
                 f"{KEY_ENV} is not set: {server.url} needs an API key "
@@ -121,7 +129,9 @@ def make_client(
             )
         key = LOOPBACK_PLACEHOLDER_TOKEN
     assert server.trusted  # resolve_server refused every untrusted URL
-    return MistralClient(server.url, key, transport=transport, debug_log=debug_log)
+    return MistralClient(
+        server.url, key, transport=transport, debug_log=debug_log, redact_key=secret
+    )
 
 
 def _local_transport(db_path: Path) -> httpx.BaseTransport:
@@ -142,15 +152,28 @@ def _local_transport(db_path: Path) -> httpx.BaseTransport:
     return LocalTransport(Emulator(db_path))
 
 
+_LOOPBACK_V4 = ipaddress.IPv4Network("127.0.0.0/8")
+_LOOPBACK_V6 = ipaddress.IPv6Address("::1")
+
+
 def is_loopback_host(host: str) -> bool:
-    """127.0.0.0/8, ::1 and ``localhost``; never a name that merely resolves there."""
-    host = host.strip("[]").lower().rstrip(".")
-    if host == "localhost":
+    """Exactly an IPv4 literal in 127.0.0.0/8, ``::1`` (bracketed or not) or ``localhost``.
+
+    Never a name that merely resolves there (``localhost.`` is a fully qualified name a
+    resolver may send to DNS; ``x.localhost`` or ``localhost.example`` belong to whoever
+    runs that DNS), nor a spelling of an address that only some resolvers read as loopback
+    (``127.1``, ``0x7f.0.0.1``, ``::ffff:127.0.0.1``, a zone index)."""
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if host.lower() == "localhost":
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        address = ipaddress.ip_address(host)
     except ValueError:
         return False
+    if isinstance(address, ipaddress.IPv4Address):
+        return address in _LOOPBACK_V4 and str(address) == host
+    return address == _LOOPBACK_V6 and address.scope_id is None
 
 
 def _is_mistral(url: httpx.URL) -> bool:

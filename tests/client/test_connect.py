@@ -8,6 +8,7 @@ import httpx
 import pytest
 from scripted_transport import JOB, Scripted, reply
 
+from reconciler.client import MistralClient
 from reconciler.connect import (
     LOCAL_TOKEN,
     LOOPBACK_PLACEHOLDER_TOKEN,
@@ -16,6 +17,7 @@ from reconciler.connect import (
     make_client,
     resolve_server,
 )
+from reconciler.errors import ReconcilerError
 
 KEY = "sk-SECRET123"
 ENV = {"MISTRAL_API_KEY": KEY}
@@ -80,6 +82,20 @@ def test_config_urls_that_may_receive_the_key(url: str) -> None:
         "http://localhost.evil.example",
         "http://[::2]:8765",
         "http://[::ffff:8.8.8.8]",
+        # Names that only resolve to loopback (or not) through DNS: never trusted.
+        "http://localhost.:8765",
+        "http://LOCALHOST.",
+        "http://localhost..:8765",
+        "http://api.localhost:8765",
+        "http://127.0.0.1.nip.io:8765",
+        "http://localhost.localdomain",
+        "http://127.0.0.1.:8765",
+        # Spellings of loopback only some resolvers read so: not a loopback literal.
+        "http://127.1:8765",
+        "http://0x7f.0.0.1",
+        "http://2130706433",
+        "http://[::ffff:127.0.0.1]:8765",
+        "http://[::1%25eth0]:8765",
     ],
 )
 def test_config_urls_that_are_refused(url: str) -> None:
@@ -122,7 +138,16 @@ def test_query_strings_are_refused() -> None:
         ("::1", True),
         ("[::1]", True),
         ("localhost", True),
-        ("localhost.", True),
+        ("LocalHost", True),
+        ("0:0:0:0:0:0:0:1", True),
+        ("localhost.", False),
+        ("localhost..", False),
+        ("a.localhost", False),
+        ("localhost.example", False),
+        ("127.0.0.1.", False),
+        ("127.1", False),
+        ("::ffff:127.0.0.1", False),
+        ("::1%eth0", False),
         ("127.0.0.1.nip.io", False),
         ("0.0.0.0", False),
         ("::", False),
@@ -237,3 +262,46 @@ def test_local_never_sees_the_key(tmp_path: Path) -> None:
     assert seen == [f"Bearer {LOCAL_TOKEN}"]
     assert (tmp_path / ".reconciler" / "emulator.sqlite3").exists()
     client.close()
+
+
+# -- the key is checked before any request, and never shown ---------------------------------
+
+BAD_KEYS = {
+    "crlf": "sk-SECRET123\r\nX-Injected: 1",
+    "lf inside": "sk-SECRET\n123",
+    "trailing newline": "sk-SECRET123\n",
+    "leading space": " sk-SECRET123",
+    "space inside": "sk-SECRET 123",
+    "tab": "sk-SECRET\t123",
+    "escape": "sk-SECRET\x1b[2J123",
+    "nul": "sk-SECRET\x00123",
+    "del": "sk-SECRET\x7f123",
+    "c1": "sk-SECRET\x9b123",
+    "latin-1": "sk-SECRET\xe9123",
+    "non-latin-1": "sk-SECRET\u2603123",
+}
+
+
+@pytest.mark.parametrize("key", list(BAD_KEYS.values()), ids=list(BAD_KEYS))
+@pytest.mark.parametrize("server", ["https://api.mistral.ai", "http://127.0.0.1:8765"])
+def test_a_key_that_is_no_header_value_is_refused_before_any_request(
+    tmp_path: Path, key: str, server: str
+) -> None:
+    transport = Scripted(reply(200, JOB))
+    with pytest.raises(ReconcilerError) as info:
+        client = make_client(
+            tmp_path, server, override=None, env={"MISTRAL_API_KEY": key}, transport=transport
+        )
+        client.get_job("job-1")
+    assert transport.requests == []
+    message = str(info.value)
+    assert message.startswith("MISTRAL_API_KEY cannot be sent as an API key: it ")
+    assert "its value is not shown" in message
+    for part in ("SECRET", "sk-S", "123", "X-Injected"):
+        assert part not in message
+
+
+def test_the_client_itself_refuses_such_a_key() -> None:
+    with pytest.raises(ReconcilerError, match="cannot be sent as an API key") as info:
+        MistralClient("https://api.mistral.ai", "sk-SECRET123\r\n", transport=Scripted())
+    assert "SECRET" not in str(info.value)
