@@ -17,6 +17,7 @@ from typing import IO
 from reconciler.client import MistralClient
 from reconciler.errors import ReconcilerError
 from reconciler.live import LiveJob
+from reconciler.render.safe import terminal
 
 
 def _sort_key(custom_id: object) -> tuple[int, int, str]:
@@ -35,15 +36,22 @@ def _lines(path: Path) -> Iterator[bytes]:
                 yield line
 
 
-def merged_results(client: MistralClient, job: LiveJob, out: IO[bytes]) -> tuple[int, int]:
-    """Write ``job``'s output and error lines to ``out``; returns (results, errors)."""
+def merged_results(
+    client: MistralClient, job: LiveJob, out: IO[bytes], *, for_terminal: bool = False
+) -> tuple[int, int]:
+    """Write ``job``'s output and error lines to ``out``; returns (results, errors).
+
+    ``for_terminal``: ``out`` is a terminal, so each line is shown with its control
+    characters escaped (the lines are the API's data, written by anyone); otherwise the
+    bytes are written exactly as downloaded."""
+    name, job_id = terminal(job.name), terminal(job.id)
     if not job.is_terminal:
         raise ReconcilerError(
-            f"{job.name}: job {job.id} is {job.status}; results are available once it has "
+            f"{name}: job {job_id} is {job.status}; results are available once it has "
             "finished (see `reconciler wait`)"
         )
     if job.output_file is None and job.error_file is None:
-        raise ReconcilerError(f"{job.name}: job {job.id} ({job.status}) produced no result files")
+        raise ReconcilerError(f"{name}: job {job_id} ({job.status}) produced no result files")
     counts = {"output": 0, "error": 0}
     with tempfile.TemporaryDirectory(prefix="reconciler-outputs-") as tmp:
         db = sqlite3.connect(Path(tmp) / "sort.sqlite3")
@@ -70,7 +78,10 @@ def merged_results(client: MistralClient, job: LiveJob, out: IO[bytes]) -> tuple
                         (*_sort_key(custom_id), seq, line),
                     )
             for (body,) in db.execute("SELECT body FROM line ORDER BY kind, num, text, seq"):
-                out.write(bytes(body) + b"\n")
+                line = bytes(body)
+                if for_terminal:
+                    line = terminal(line.decode("utf-8", "replace")).encode("utf-8")
+                out.write(line + b"\n")
         finally:
             db.close()
     return counts["output"], counts["error"]

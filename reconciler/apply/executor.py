@@ -46,6 +46,7 @@ from reconciler.config.model import JobSpec
 from reconciler.errors import ApiError, ReconcilerError, UnknownOutcome
 from reconciler.live import LiveJob, find_by_create_id
 from reconciler.plan.model import Action, Change, Plan, Reason
+from reconciler.render.safe import terminal
 
 Emit = Callable[[str, str], None]  # (job name, message): one progress line
 _UNRESOLVED = "the create's outcome is unknown; the next plan shows whether the job exists"
@@ -138,7 +139,8 @@ class ApplyResult:
         lines = [head]
         for outcome in failed:
             change = outcome.change
-            lines.append(f"  - {change.name} ({change.action.value}): {outcome.message}")
+            name = terminal(change.name)  # from the API: it may hold a line break
+            lines.append(f"  - {name} ({change.action.value}): {outcome.message}")
         return "\n".join(lines)
 
 

@@ -2,6 +2,8 @@
 
 Live state is re-read with the list endpoint on every poll (⌈managed/page_size⌉ calls),
 never with one GET per job, so following a thousand jobs costs what following one does.
+Names and ids are escaped for the terminal (:mod:`reconciler.render.safe`) before they
+are drawn: they come from the API.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from reconciler.api import Status
 from reconciler.client import MistralClient
 from reconciler.errors import ReconcilerError
 from reconciler.live import LiveJob, LiveState, read_live_state
+from reconciler.render.safe import terminal
 
 BAR_WIDTH = 24
 _GREEN, _RED, _YELLOW, _RESET = "\x1b[32m", "\x1b[31m", "\x1b[33m", "\x1b[0m"
@@ -39,7 +42,8 @@ class FollowResult:
         ok = n - len(self.unsuccessful)
         if self.timed_out:
             pending = [name for name, job in self.jobs.items() if not job.is_terminal]
-            head = f"Timed out: {len(pending)} of {n} jobs still running ({', '.join(pending)})."
+            shown = ", ".join(terminal(name) for name in pending)
+            head = f"Timed out: {len(pending)} of {n} jobs still running ({shown})."
         else:
             head = f"{n} job{'s' if n != 1 else ''} finished: {ok} succeeded"
             failed = [j for j in self.unsuccessful.values() if j.is_terminal]
@@ -48,7 +52,7 @@ class FollowResult:
         for name, job in sorted(self.unsuccessful.items()):
             if job.is_terminal:
                 lines.append(
-                    f"  - {name}: {job.status} [id={job.id}] "
+                    f"  - {terminal(name)}: {job.status} [id={terminal(job.id)}] "
                     f"({job.succeeded_requests}/{job.total_requests} requests succeeded)"
                 )
         return "\n".join(lines)
@@ -109,7 +113,8 @@ class Follower:
             current = current_versions(read_live_state(self._client, self._workspace))
             missing = [n for n in names if n not in current]
             if missing:
-                raise ReconcilerError(f"no live job named {', '.join(missing)} to follow")
+                shown = ", ".join(terminal(name) for name in missing)
+                raise ReconcilerError(f"no live job named {shown} to follow")
             jobs = {n: current[n] for n in names}
             self._draw(jobs)
             if all(job.is_terminal for job in jobs.values()):
@@ -119,8 +124,9 @@ class Follower:
             self._sleep(self._poll)
 
     def _draw(self, jobs: dict[str, LiveJob]) -> None:
-        width = max((len(n) for n in jobs), default=0)
-        lines = {n: f"{n:<{width}}  {bar(j, color=self._color)}" for n, j in jobs.items()}
+        names = {n: terminal(n) for n in jobs}
+        width = max((len(shown) for shown in names.values()), default=0)
+        lines = {n: f"{names[n]:<{width}}  {bar(j, color=self._color)}" for n, j in jobs.items()}
         if self._tty:
             if self._drawn:
                 self._out.write(f"\x1b[{self._drawn}F")

@@ -2,7 +2,9 @@
 
 A block is a list of :class:`Line` (depth, marker, text), Terraform's layout without the
 spacing: the text view indents it, the markdown view moves the markers to column 0 for
-GitHub's diff highlighting. Nothing here knows about colour.
+GitHub's diff highlighting. Nothing here knows about colour, nor escapes: the text holds
+names, ids and values as they are (read from the API, they may hold anything), and each
+view escapes it for its medium with :mod:`reconciler.render.safe`.
 """
 
 from __future__ import annotations
@@ -46,13 +48,6 @@ class Line:
     depth: int
     marker: str
     text: str
-
-
-def clean(text: str) -> str:
-    """Free text (ids, messages) made safe for a terminal: control characters escaped."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def value(v: Any) -> str:
@@ -100,7 +95,7 @@ def headline(change: Change) -> str:
                 limit = f" of {change.spec.max_attempts}" if change.spec is not None else ""
                 return (
                     f"{name} will be retried: attempt {change.attempt}{limit} "
-                    f"(job {clean(change.previous.id)} ended {change.previous.status})"
+                    f"(job {change.previous.id} ended {change.previous.status})"
                 )
             if change.reason is Reason.SPEC_CHANGED:
                 return f"{name} will get a new version: {changed_fields(change.diffs)} changed"
@@ -121,7 +116,7 @@ def headline(change: Change) -> str:
 
 
 def note_headline(note: Note) -> str:
-    job = clean(note.live.id)
+    job = note.live.id
     match note.kind:
         case NoteKind.WAITING:
             return (
@@ -251,7 +246,7 @@ def request_lines(d: RequestsDiff, *, shown: int = REQUESTS_SHOWN) -> list[Line]
             case "removed":
                 lines.append(Line(2, "-", f"request {label}"))
             case "changed":
-                fields = ", ".join(clean(f) for f in c.fields) or "body"
+                fields = ", ".join(c.fields) or "body"
                 lines.append(Line(2, "~", f"request {label}: {fields} changed"))
     rest = {
         "added": d.added - sum(c.kind == "added" for c in listed),

@@ -15,12 +15,15 @@ from reconciler import requestmap
 from reconciler.config.model import JobSpec
 from reconciler.plan.model import Change, FieldDiff, JobRef, Note, Plan, Targeting, Violation
 from reconciler.render.common import headline, note_headline, targeting_line
+from reconciler.render.safe import json_text
 
 FORMAT_VERSION: Final = 1
 
 
 def render(plan: Plan) -> str:
-    return json.dumps(document(plan), indent=2, ensure_ascii=False) + "\n"
+    # Raw characters json.dumps keeps (DEL, C1, bidi controls) become \u escapes: the same
+    # document, safe on a terminal.
+    return json_text(json.dumps(document(plan), indent=2, ensure_ascii=False)) + "\n"
 
 
 def document(plan: Plan) -> dict[str, Any]:

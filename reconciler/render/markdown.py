@@ -9,6 +9,11 @@ the end and a note says how many, and where the full plan is.
 With ``marker=True`` the comment starts with a hidden ``<!-- reconciler-plan: WORKSPACE -->``
 line (see :func:`comment_marker`), by which CI finds its own comment and updates it in
 place on later pushes; it counts towards the limit like everything else.
+
+Names, ids, values and messages may come from the API (anyone in the organisation can name
+a job): every one is escaped with :mod:`reconciler.render.safe` where it lands, as inline
+markdown in the summaries, bullets and heading (no tag closed, no comment, link, image or
+mention started, no line broken), and as one escaped line inside the diff fences.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from reconciler.render.common import (
     note_headline,
     targeting_line,
 )
+from reconciler.render.safe import code, markdown, terminal
 from reconciler.render.text import format_line
 
 MAX_CHARS: Final = 65_536
@@ -51,7 +57,7 @@ class _Section:
 
 def comment_marker(workspace: str) -> str:
     """The hidden first line of a PR comment, one per workspace; never closes early."""
-    return f"<!-- reconciler-plan: {html.escape(workspace)} -->"
+    return f"<!-- reconciler-plan: {html.escape(terminal(workspace))} -->"
 
 
 def render(plan: Plan, *, marker: bool = False) -> str:
@@ -76,13 +82,13 @@ def render(plan: Plan, *, marker: bool = False) -> str:
 
 
 def _head(plan: Plan) -> str:
-    parts = [f"### Reconciler plan for workspace `{plan.workspace}`\n\n"]
+    parts = [f"### Reconciler plan for workspace {code(plan.workspace)}\n\n"]
     targeted = targeting_line(plan.targeting)
     if targeted is not None:
-        parts.append(f"> [!NOTE]\n> {_inline(targeted)}\n\n")
+        parts.append(f"> [!NOTE]\n> {markdown(targeted)}\n\n")
     if plan.plan_id is not None:
-        commit = f" from commit `{_inline(plan.commit)}`" if plan.commit else ""
-        parts.append(f"<sub>Plan `{_inline(plan.plan_id)}`{commit}</sub>\n\n")
+        commit = f" from commit {code(plan.commit)}" if plan.commit else ""
+        parts.append(f"<sub>Plan {code(plan.plan_id)}{commit}</sub>\n\n")
     if not plan.has_changes:
         parts.append(f"{plan.summary.line()}\n\n")
         return "".join(parts)
@@ -115,13 +121,14 @@ def _messages(plan: Plan) -> list[_Section]:
     if plan.violations:
         heading = "> [!CAUTION]\n> **Apply is blocked by a safety guard** (exit code 3):\n"
         sections.append(_Section(lambda: heading, ""))
-        sections.extend(_Section(_bullet(_inline(v.message)), "message") for v in plan.violations)
+        sections.extend(_Section(_bullet(markdown(v.message)), "message") for v in plan.violations)
         sections.append(_Section(lambda: "\n", ""))
     exhausted = [n for n in plan.notes if n.kind is NoteKind.EXHAUSTED]
     if exhausted:
         sections.append(_Section(lambda: "> [!NOTE]\n> Jobs that will not be retried:\n", ""))
         sections.extend(
-            _Section(_bullet(f"**{n.name}**: {_inline(n.message)}"), "message") for n in exhausted
+            _Section(_bullet(f"**{markdown(n.name)}**: {markdown(n.message)}"), "message")
+            for n in exhausted
         )
         sections.append(_Section(lambda: "\n", ""))
     return sections
@@ -153,19 +160,17 @@ def _changes_section(changes: Sequence[Change]) -> str:
     for change in changes:
         if lines:
             lines.append("")
-        lines.append(f"# {headline(change)}")
+        lines.append(f"# {terminal(headline(change))}")
         lines.extend(_diff_lines(change_block(change)))
     title = headline(changes[0])
     if len(changes) > 1:
         title += f" (and {len(changes) - 1} more change{'s' if len(changes) > 2 else ''})"
-    return _details(
-        f"<code>{html.escape(symbols, quote=False)}</code> {html.escape(title, quote=False)}", lines
-    )
+    return _details(f"<code>{markdown(symbols)}</code> {markdown(title)}", lines)
 
 
 def _waiting_section(note: Note) -> str:
-    lines = [f"# {note_headline(note)}", *_diff_lines(note_block(note))]
-    return _details(f"⏳ {html.escape(note_headline(note), quote=False)}", lines)
+    lines = [f"# {terminal(note_headline(note))}", *_diff_lines(note_block(note))]
+    return _details(f"⏳ {markdown(note_headline(note))}", lines)
 
 
 def _details(summary: str, lines: Sequence[str]) -> str:
@@ -185,11 +190,6 @@ def _diff_lines(block: Sequence[Line]) -> list[str]:
         marker = _DIFF_MARKERS.get(line.marker, " ")
         out.append(f"{marker}{plain[1:]}" if plain.startswith(" ") else f"{marker} {plain}")
     return out
-
-
-def _inline(text: str) -> str:
-    """Free text inside markdown prose: nothing in it may open HTML or code."""
-    return html.escape(text, quote=False).replace("`", "&#96;").replace("\n", " ")
 
 
 def _left_out_note(left_out: Sequence[_Section]) -> str:

@@ -1,5 +1,6 @@
 """The ``status`` view: one row per managed job name (its current version), as a table or
-as a JSON document."""
+as a JSON document. Names, digests and ids come from the API: every cell is escaped
+(:mod:`reconciler.render.safe`) before the columns are measured."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any, Final
 
 from reconciler.api import Status
 from reconciler.live import LiveJob
-from reconciler.render.common import clean
+from reconciler.render.safe import json_text, terminal
 from reconciler.tags import DIRTY_SUFFIX
 
 STATUS_FORMAT_VERSION: Final = 1
@@ -157,7 +158,7 @@ def render_text(rows: Sequence[Row], *, now: float, color: bool = False, wide: b
         if wide:
             cells += (_short_commit(job.commit), _short_plan(job.plan_id))
         table.append(cells)
-    shown = [tuple(clean(cell) for cell in r) for r in table]
+    shown = [tuple(terminal(cell) for cell in r) for r in table]
     widths = [max(len(r[i]) for r in shown) for i in range(len(header))]
     lines = []
     for i, r in enumerate(shown):
@@ -206,7 +207,7 @@ def render_json(rows: Sequence[Row], *, workspace: str, now: float) -> str:
         "workspace": workspace,
         "jobs": [_row_doc(row, now) for row in rows],
     }
-    return json.dumps(doc, indent=2, ensure_ascii=False)
+    return json_text(json.dumps(doc, indent=2, ensure_ascii=False))
 
 
 def _row_doc(row: Row, now: float) -> Mapping[str, Any]:

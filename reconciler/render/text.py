@@ -2,6 +2,9 @@
 use, one block per change, the summary line, then what waits, warnings and errors.
 
 Pure: ``render(plan, color=...) -> str``. Colour is a flag the shell decides (TTY, NO_COLOR).
+Every piece of text is escaped for the terminal (:func:`reconciler.render.safe.terminal`)
+before it is painted: names, ids, values and messages may come from the API, and only our
+own colour codes may reach the terminal.
 """
 
 from __future__ import annotations
@@ -15,12 +18,12 @@ from reconciler.render.common import (
     LEGEND,
     Line,
     change_block,
-    clean,
     headline,
     note_block,
     note_headline,
     targeting_line,
 )
+from reconciler.render.safe import terminal
 
 WIDTH: Final = 100  # wrap prose (warnings, errors) at this many columns
 
@@ -58,7 +61,7 @@ def format_line(line: Line, style: _Style | None = None) -> str:
     marker = line.marker or " "
     shown = style.marker(line.marker) if style is not None and line.marker else marker
     indent = " " * (4 * line.depth + 3 - len(marker))
-    return f"{indent}{shown} {line.text}".rstrip()
+    return f"{indent}{shown} {terminal(line.text)}".rstrip()
 
 
 def format_block(lines: Iterable[Line], style: _Style | None = None) -> list[str]:
@@ -70,7 +73,7 @@ def render(plan: Plan, *, color: bool) -> str:
     out: list[str] = []
     targeted = targeting_line(plan.targeting)
     if targeted is not None:
-        out.extend([style.paint(clean(targeted), _BOLD), ""])
+        out.extend([style.paint(terminal(targeted), _BOLD), ""])
     if plan.has_changes:
         out.append("Job actions are indicated with the following symbols:")
         out.extend(
@@ -78,10 +81,13 @@ def render(plan: Plan, *, color: bool) -> str:
             for a in plan.actions_in_use
         )
         out.append("")
-        out.append(f"Reconciler will perform the following actions in workspace {plan.workspace}:")
+        out.append(
+            "Reconciler will perform the following actions in workspace "
+            f"{terminal(plan.workspace)}:"
+        )
         for change in plan.changes:
             out.append("")
-            out.append(style.paint(f"  # {clean(headline(change))}", _BOLD))
+            out.append(style.paint(f"  # {terminal(headline(change))}", _BOLD))
             out.extend(format_block(change_block(change), style))
         out.append("")
     out.append(style.paint(plan.summary.line(), _BOLD))
@@ -92,14 +98,15 @@ def render(plan: Plan, *, color: bool) -> str:
         out.append("Waiting for running jobs to finish (on_change: wait):")
         for note in waiting:
             out.append("")
-            out.append(style.paint(f"  # {clean(note_headline(note))}", _BOLD))
+            out.append(style.paint(f"  # {terminal(note_headline(note))}", _BOLD))
             out.extend(format_block(note_block(note), style))
 
     for note in plan.notes:
         if note.kind is NoteKind.EXHAUSTED:
             out.append("")
             out.append(
-                style.paint("Warning: ", _BOLD, _YELLOW) + style.paint(note_headline(note), _BOLD)
+                style.paint("Warning: ", _BOLD, _YELLOW)
+                + style.paint(terminal(note_headline(note)), _BOLD)
             )
             out.append("")
             out.extend(_prose(note.message))
@@ -121,7 +128,7 @@ def _error(violation: Violation, style: _Style) -> list[str]:
 
 def _prose(text: str) -> list[str]:
     return textwrap.wrap(
-        clean(text),
+        terminal(text),
         WIDTH,
         initial_indent="  ",
         subsequent_indent="  ",
