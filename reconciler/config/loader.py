@@ -428,6 +428,10 @@ class _Load:
                     hint = f"found {alt}: rename it to {CONFIG_FILE}"
             self.problem(Location(paths.shown(config_path)), "", f"not found; {hint}")
             return None, self.problems
+        escape = paths.outside_problem(self.root, config_path)
+        if escape is not None:  # refused before it is read: nothing of it is shown
+            self.problem(Location(paths.shown(config_path)), "", escape)
+            return None, self.problems
         config = self.parse(config_path, "config")
         if config is None:
             return None, self.problems

@@ -89,6 +89,18 @@ def expand_glob(root: Path, pattern: str) -> list[Path]:
     return sorted(found, key=lambda p: p.relative_to(root).as_posix())
 
 
+def outside_problem(root: Path, path: Path) -> str | None:
+    """Why ``path`` (a file of the root, such as ``reconciler.yaml``) may not be read: it
+    leads outside the root through a symlink. None when it stays inside."""
+    real = path.resolve()
+    if _inside(real, root.resolve()):
+        return None
+    return (
+        "leads outside the config root through a symlink; configuration files must live "
+        "inside it (the file was not read)"
+    )
+
+
 def resolve_inside(root: Path, base: Path, ref: str) -> tuple[Path, str] | str:
     """Resolve ``ref`` (as written in a file of folder ``base``) to a regular file inside
     ``root``: returns (real path, path relative to root), or why it is refused."""

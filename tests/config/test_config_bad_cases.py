@@ -189,6 +189,22 @@ CASES = [
         ("reconciler.yaml:6:11: include[0]: '/etc/*.yaml' must be relative to the config root",),
     ),
     Case(
+        "config-symlink-out-of-root",
+        {"../outside.yaml": CONFIG, "reconciler.yaml": ("symlink", "../outside.yaml")},
+        (
+            "reconciler.yaml: leads outside the config root through a symlink; configuration"
+            " files must live inside it (the file was not read)",
+        ),
+    ),
+    Case(
+        "config-symlink-absolute-out-of-root",
+        {"reconciler.yaml": ("symlink", "/etc/hostname")},
+        (
+            "reconciler.yaml: leads outside the config root through a symlink; configuration"
+            " files must live inside it (the file was not read)",
+        ),
+    ),
+    Case(
         "job-file-symlink-out-of-root",
         {"reconciler.yaml": CONFIG, "jobs/a.yaml": ("symlink", "/etc/hostname")},
         ("jobs/a.yaml: job file leads outside the config root through a symlink",),
@@ -679,3 +695,18 @@ def test_main_entry_prints_problems_then_error_summary(
         " https://api.mistral.ai",
         "Error: 1 problem found; the configuration is not valid.",
     ]
+
+
+@pytest.mark.parametrize("command", [["validate"], ["plan"], ["status"]])
+def test_a_config_file_outside_the_root_is_never_read_nor_echoed(
+    workdir: Workdir, command: list[str]
+) -> None:
+    """A pull request makes reconciler.yaml a link to a file of the CI runner: every command
+    refuses it before reading, and nothing of that file shows in the output."""
+    outside = workdir.root.parent / "runner-secrets.yaml"
+    outside.write_text("version: 1\nworkspace: hunter2-leaked\naws_secret_key: AKIAHUNTER2\n")
+    workdir.write({"reconciler.yaml": ("symlink", str(outside))})
+    result = workdir.cli("-C", ".", *command)
+    assert result.exit_code == 1, result.output
+    assert "reconciler.yaml: leads outside the config root through a symlink" in result.stderr
+    assert "hunter2" not in result.output and "AKIA" not in result.output
