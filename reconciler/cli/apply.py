@@ -8,6 +8,7 @@ import click
 
 from reconciler.apply.executor import Executor, Settings
 from reconciler.cli.context import Globals, get_globals
+from reconciler.cli.echo import shown
 from reconciler.cli.plan import (
     allow_destroy_option,
     guard_error,
@@ -33,6 +34,7 @@ from reconciler.live import read_live_state
 from reconciler.plan import planfile
 from reconciler.plan.model import Change, Plan
 from reconciler.plan.selection import Selection
+from reconciler.render.safe import terminal
 
 parallelism_option = click.option(
     "--parallelism",
@@ -63,7 +65,9 @@ def confirm(p: Plan, *, auto_approve: bool, what: str) -> None:
             "--auto-approve, or apply a reviewed plan file (plan --out, then apply PLANFILE)."
         )
     click.echo(f"\nDo you want to {what}?")
-    click.echo(f"  Reconciler will perform the actions described above in workspace {p.workspace}.")
+    click.echo(
+        shown(f"  Reconciler will perform the actions described above in workspace {p.workspace}.")
+    )
     click.echo("  Only 'yes' will be accepted to approve.\n")
     answer = click.prompt("  Enter a value", default="", show_default=False)
     if answer.strip() != "yes":
@@ -80,7 +84,8 @@ def execute(
     click.echo("")
 
     def emit(name: str, message: str) -> None:
-        click.echo(f"{name}: {message}")
+        # Names come from the API, messages may hold a server's words or a traceback.
+        click.echo(shown(f"{terminal(name)}: {message}"))
 
     def on_interrupt(running: tuple[Change, ...]) -> None:
         # The terminal echoes ^C without a newline: start on a fresh line.
@@ -91,7 +96,7 @@ def execute(
                 f"Interrupt received: stopping. Nothing new will start; waiting for the "
                 f"{n} action{'s' if n != 1 else ''} in flight to finish:"
             )
-            lines = [head, *(f"  - {c.name} ({c.action.value})" for c in running)]
+            lines = [head, *(f"  - {terminal(c.name)} ({c.action.value})" for c in running)]
         else:
             lines = ["Interrupt received: stopping. Nothing new will start."]
         click.echo("\n".join(lines), err=True)
@@ -109,7 +114,7 @@ def execute(
     click.echo("")
     if result.failed or result.interrupted:
         raise ApplyFailed(result.report(what))
-    click.echo(result.report(what))
+    click.echo(shown(result.report(what)))
 
 
 def follow(g: Globals, client: MistralClient, workspace: str, names: list[str]) -> None:
@@ -119,7 +124,7 @@ def follow(g: Globals, client: MistralClient, workspace: str, names: list[str]) 
     click.echo("\nWaiting for the jobs to finish...")
     with terminate_as_interrupt(), stop_following_on_interrupt(g, names):
         result = follower(g, client, workspace).follow(names)
-    click.echo(result.report())
+    click.echo(shown(result.report()))
     if result.unsuccessful:
         raise ApplyFailed("some jobs did not succeed (see above)")
 

@@ -16,6 +16,7 @@ class Globals:
     server: str | None  # ``--server`` or MISTRAL_SERVER_URL: named outside the repository
     no_color: bool
     debug: bool
+    timeout: float | None = None  # ``--timeout``/RECONCILER_TIMEOUT; None: the command's default
 
     def color_for(self, stream: object = None) -> bool:
         """Colour only on a TTY, never with NO_COLOR or ``--no-color``."""

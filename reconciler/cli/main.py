@@ -3,10 +3,16 @@
 Usage errors (unknown option or command, bad value, missing argument) exit 1, not click's
 2: under ``plan --detailed-exitcode`` a 2 means "the plan has changes", and CI reads it so.
 
-The global options (``-C/--chdir``, ``--server``, ``--no-color``, ``--debug``) are accepted
+The global options (``-C/--chdir``, ``--server``, ``--no-color``, ``--debug``,
+``--timeout``) are accepted
 before the command, as in ``reconciler -C root plan``, and after it, as in ``reconciler plan
 -C root``: :func:`_adopt_global_options` gives every subcommand a copy of each, which
-updates the shared :class:`Globals` only when given (the later one wins).
+updates the shared :class:`Globals` only when given (the later one wins). A command's own
+option of the same name wins over the global one (``wait --timeout`` bounds the following;
+``reconciler --timeout 5m wait`` bounds its API work).
+
+Whatever reaches stderr from an error or a traceback goes through :func:`echo.shown`: the
+API key redacted (any part of it), every character that is not printable escaped.
 """
 
 from __future__ import annotations
@@ -21,7 +27,9 @@ from typing import IO, Any
 import click
 
 from reconciler import __version__
+from reconciler.cli import timeouts
 from reconciler.cli.context import Globals
+from reconciler.cli.echo import shown
 from reconciler.errors import ConfigError, ReconcilerError
 
 _BOLD, _RED, _RESET = "\x1b[1m", "\x1b[31m", "\x1b[0m"
@@ -51,17 +59,18 @@ class Failure(click.ClickException):
                 err=True,
             )
             return
-        click.echo(f"Error: {self.message}", err=True)
+        click.echo(shown(f"Error: {self.message}"), err=True)
 
     def _paint(self, text: str, *codes: str) -> str:
         return "".join(codes) + text + _RESET if self.color else text
 
     def _problem(self, problem: Any) -> str:
+        # Escaped before it is painted: only our own colour codes reach the terminal.
         if not self.color:
-            return str(problem)
-        place = self._paint(f"{problem.location}:", _BOLD)
-        field = f" {problem.field}:" if problem.field else ""
-        return f"{place}{field} {self._paint(problem.message, _RED)}"
+            return shown(str(problem))
+        place = self._paint(f"{shown(str(problem.location))}:", _BOLD)
+        field = f" {shown(problem.field)}:" if problem.field else ""
+        return f"{place}{field} {self._paint(shown(problem.message), _RED)}"
 
 
 def _usage_error(err: click.UsageError) -> click.UsageError:
@@ -89,15 +98,26 @@ class ReconcilerGroup(click.Group):
         except click.UsageError as err:
             raise _usage_error(err) from None
         except ReconcilerError as err:
+            _debug_traceback(ctx)
             g = ctx.find_object(Globals)
-            if g is not None and g.debug:
-                traceback.print_exc()
             color = g.color_for(sys.stderr) if g is not None else False
             raise Failure(err, color=color) from err
+        except OSError as err:
+            # A file that cannot be read or written (a missing folder, a full disk, no
+            # permission): one line, exit 1, never a traceback.
+            _debug_traceback(ctx)
+            where = f"{err.filename}: " if err.filename else ""
+            raise Failure(ReconcilerError(f"{where}{err.strerror or err}")) from err
 
     def add_command(self, cmd: click.Command, name: str | None = None) -> None:
         _adopt_global_options(cmd)
         super().add_command(cmd, name)
+
+
+def _debug_traceback(ctx: click.Context) -> None:
+    g = ctx.find_object(Globals)
+    if g is not None and g.debug:
+        click.echo(shown(traceback.format_exc().rstrip("\n")), err=True)
 
 
 # -- global options ------------------------------------------------------------------------
@@ -147,6 +167,11 @@ def _on_server(ctx: click.Context, param: click.Parameter, value: str | None) ->
         _set_global(ctx, server=value)
 
 
+def _on_timeout(ctx: click.Context, param: click.Parameter, value: float | None) -> None:
+    if value is not None:
+        _set_global(ctx, timeout=value)
+
+
 def _flag(field: str) -> Callable[[click.Context, click.Parameter, bool], None]:
     def callback(ctx: click.Context, param: click.Parameter, value: bool) -> None:
         if value:
@@ -188,6 +213,15 @@ def _global_options() -> list[click.Option]:
             expose_value=False,
             callback=_flag("debug"),
             help=_DEBUG_HELP,
+        ),
+        GlobalOption(
+            ["--timeout"],
+            type=timeouts.Duration(),
+            metavar="DURATION",
+            default=None,
+            expose_value=False,
+            callback=_on_timeout,
+            help=timeouts.HELP,
         ),
     ]
 
@@ -235,9 +269,24 @@ def _adopt_global_options(cmd: click.Command) -> None:
 @click.option("--server", envvar="MISTRAL_SERVER_URL", metavar="URL", help=_SERVER_HELP)
 @click.option("--no-color", is_flag=True, help=_NO_COLOR_HELP)
 @click.option("--debug", is_flag=True, help=_DEBUG_HELP)
+@click.option(
+    "--timeout",
+    type=timeouts.Duration(),
+    envvar=timeouts.ENV,
+    default=None,
+    metavar="DURATION",
+    help=timeouts.HELP,
+)
 @click.version_option(__version__, prog_name="reconciler")
 @click.pass_context
-def cli(ctx: click.Context, root: Path, server: str | None, no_color: bool, debug: bool) -> None:
+def cli(
+    ctx: click.Context,
+    root: Path,
+    server: str | None,
+    no_color: bool,
+    debug: bool,
+    timeout: float | None,
+) -> None:
     """Declarative, GitOps-style management of Mistral AI batch jobs.
 
     Describe the batch jobs you want in YAML; `plan` shows what would change, `apply` makes
@@ -255,10 +304,17 @@ def cli(ctx: click.Context, root: Path, server: str | None, no_color: bool, debu
     Exit codes: 0 ok; 1 error (usage errors too: unknown option or command, bad value,
     missing argument); 2 plan --detailed-exitcode found changes; 3 blocked by a safety
     guard; 4 saved plan is stale.
-    Environment: MISTRAL_API_KEY (never printed), MISTRAL_SERVER_URL, NO_COLOR.
+    Environment: MISTRAL_API_KEY (never printed), MISTRAL_SERVER_URL, RECONCILER_TIMEOUT,
+    NO_COLOR.
     Shell completion: eval "$(reconciler completion bash)".
     """
-    ctx.obj = Globals(root=root.absolute(), server=server or None, no_color=no_color, debug=debug)
+    ctx.obj = Globals(
+        root=root.absolute(),
+        server=server or None,
+        no_color=no_color,
+        debug=debug,
+        timeout=timeout,
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

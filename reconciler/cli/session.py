@@ -17,6 +17,7 @@ import click
 
 from reconciler import models
 from reconciler.apply.follow import Follower, current_versions
+from reconciler.cli import timeouts
 from reconciler.cli.context import Globals
 from reconciler.client import MistralClient
 from reconciler.config.loader import load
@@ -37,18 +38,24 @@ def connect(g: Globals, desired: DesiredState) -> MistralClient:
 
 
 def client_for(g: Globals, config_server: str) -> MistralClient:
-    """A client for ``config_server`` (as if named in the repository), or ``--server``."""
+    """A client for ``config_server`` (as if named in the repository), or ``--server``,
+    bounded by the command's ``--timeout`` (or its default) from now on."""
 
     def debug_log(line: str) -> None:
-        click.echo(f"[debug] {line}", err=True)
+        # The client redacted and escaped each line; every line gets the prefix.
+        click.echo("\n".join(f"[debug] {part}" for part in line.split("\n")), err=True)
 
-    return make_client(
+    client = make_client(
         g.root,
         config_server,
         override=g.server,
         env=os.environ,
         debug_log=debug_log if g.debug else None,
     )
+    ctx = click.get_current_context(silent=True)
+    seconds, label = timeouts.for_command(ctx.info_name if ctx else None, g.timeout)
+    client.set_deadline(seconds, label=label)
+    return client
 
 
 def stdin_is_tty() -> bool:
@@ -66,7 +73,11 @@ def existing(client: MistralClient, workspace: str, names: Iterable[str]) -> lis
 
 
 def follower(g: Globals, client: MistralClient, workspace: str, *, poll: float = 1.0) -> Follower:
-    """Progress bars on stdout (redrawn on a terminal, coloured as the globals allow)."""
+    """Progress bars on stdout (redrawn on a terminal, coloured as the globals allow).
+
+    Following is bounded by its own options (``wait --timeout``), not by the command's
+    ``--timeout``: the client's deadline is lifted here."""
+    client.set_deadline(None)
     return Follower(
         client,
         workspace,

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from reconciler import fileio
 from reconciler.apply.follow import current_versions
 from reconciler.cli.context import get_globals
 from reconciler.cli.session import (
@@ -15,6 +16,7 @@ from reconciler.cli.session import (
     existing,
     follower,
     load_desired,
+    stdout_is_tty,
     stop_following_on_interrupt,
     terminate_as_interrupt,
 )
@@ -22,6 +24,7 @@ from reconciler.errors import ExitCode, ReconcilerError
 from reconciler.live import read_live_state
 from reconciler.outputs import merged_results
 from reconciler.render import status as status_view
+from reconciler.render.safe import terminal
 
 
 @click.command("status")
@@ -124,9 +127,10 @@ def wait_command(
                 click.echo("No jobs to wait for: none of the configured jobs exists yet.")
                 return
         with terminate_as_interrupt(), stop_following_on_interrupt(g, follow):
-            result = follower(g, client, desired.workspace, poll=poll).follow(
-                follow, timeout=timeout
-            )
+            following = follower(g, client, desired.workspace, poll=poll)
+            if timeout is not None:  # no wait on the API may outlast wait's own limit either
+                client.set_deadline(timeout, label=f"wait --timeout {timeout:g}")
+            result = following.follow(follow, timeout=timeout)
     click.echo(result.report())
     if result.timed_out or result.unsuccessful:
         ctx.exit(int(ExitCode.ERROR))
@@ -145,7 +149,10 @@ def outputs_command(name: str, output: Path | None) -> None:
     """Download the current version's results and errors as JSONL, ordered by custom_id.
 
     Result lines and error lines are merged into one stream (each custom_id appears once,
-    in one or the other); numeric custom ids sort numerically.
+    in one or the other); numeric custom ids sort numerically. On a terminal, control
+    characters in the lines are shown escaped; piped or written with -o, the bytes are
+    exactly the API's. -o writes the whole file or nothing (a temporary file beside it,
+    renamed when complete).
 
     \b
     Example:
@@ -156,21 +163,22 @@ def outputs_command(name: str, output: Path | None) -> None:
     with connect(g, desired) as client:
         job = current_versions(read_live_state(client, desired.workspace)).get(name)
         if job is None:
-            raise ReconcilerError(f"no live job named {name} in workspace {desired.workspace}")
+            raise ReconcilerError(
+                f"no live job named {terminal(name)} in workspace {desired.workspace}"
+            )
         if output is None:
-            results, errors = merged_results(client, job, sys.stdout.buffer)
+            results, errors = merged_results(
+                client, job, sys.stdout.buffer, for_terminal=stdout_is_tty()
+            )
             sys.stdout.flush()
         else:
             # Written aside and renamed: a failed download never leaves a partial file.
-            tmp = output.with_name(output.name + ".part")
-            try:
-                with tmp.open("wb") as fh:
-                    results, errors = merged_results(client, job, fh)
-                tmp.replace(output)
-            finally:
-                tmp.unlink(missing_ok=True)
+            results, errors = fileio.write_atomically(
+                output, lambda fh: merged_results(client, job, fh), what="results file"
+            )
     click.echo(
-        f"{name}: {_count(results, 'result')}, {_count(errors, 'error')} [id={job.id}]", err=True
+        terminal(f"{name}: {_count(results, 'result')}, {_count(errors, 'error')} [id={job.id}]"),
+        err=True,
     )
 
 

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,7 +22,7 @@ from pathlib import Path
 from typing import Any, Final, TypeVar, assert_never
 from urllib.parse import urlsplit, urlunsplit
 
-from reconciler import __version__, requestmap
+from reconciler import __version__, fileio, requestmap
 from reconciler.api import Status
 from reconciler.config.model import JobSpec, LocalInput, OnChange, canonical_json
 from reconciler.errors import Location, ReconcilerError, StalePlanError
@@ -256,16 +254,10 @@ def _without_credentials(server: str) -> str:
 
 
 def _write_atomically(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    # Whole or not at all, created exclusively, readable by its owner only; an OSError
+    # becomes a one-line WriteError naming the plan file.
+    data = text.encode("utf-8")
+    fileio.write_atomically(path, lambda out: out.write(data), what="plan file", mode=0o600)
 
 
 def _policy_out(policy: Policy) -> dict[str, Any]:

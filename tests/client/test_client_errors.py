@@ -231,3 +231,31 @@ def test_redirects_are_not_followed() -> None:
         "the API answered with a redirect to https://elsewhere.example/v1; not following it"
     )
     assert len(transport.requests) == 1
+
+
+LONG_KEY = "sk-live-7Hq2bV9xLm4pR8sT1wZ6yN3cK5dF0gJ"
+
+
+@pytest.mark.parametrize("pad", [280, 290, 295, 299])
+def test_a_server_message_is_redacted_before_it_is_cut(pad: int) -> None:
+    """The server repeats the key after a long message: cutting it at 300 characters first
+    would leave a prefix of the key that no whole-key search finds."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        token = request.headers["authorization"].removeprefix("Bearer ")
+        return httpx.Response(403, content=("." * pad + token).encode())
+
+    log: list[str] = []
+    client = MistralClient(BASE, LONG_KEY, transport=Scripted(then=answer), debug_log=log.append)
+    with pytest.raises(ApiError) as info:
+        client.get_job("job-1")
+    text = _all_text(info.value) + "\n".join(log)
+    for i in range(len(LONG_KEY) - 7):
+        assert LONG_KEY[i : i + 8] not in text, LONG_KEY[i : i + 8]
+    assert info.value.message.startswith("forbidden: ...")
+
+
+def test_server_words_stay_on_one_line_and_escaped() -> None:
+    body = {"message": "no\n\nError: something else\x1b[2J\x9b31m"}
+    err = error_of(Scripted(reply(400, body)))
+    assert err.message == "no\\n\\nError: something else\\x1b[2J\\x9b31m"
