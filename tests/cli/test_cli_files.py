@@ -21,6 +21,7 @@ import pytest
 import yaml
 from click.testing import CliRunner, Result
 
+from reconciler import outputs
 from reconciler.cli import status as status_cli
 from reconciler.cli.main import cli
 from reconciler.emulator import Emulator
@@ -138,7 +139,7 @@ def test_a_full_disk_midway_leaves_no_partial_file(
     target = tmp_path / "out" / "j.jsonl"
     target.parent.mkdir()
     target.write_text("the previous results\n")
-    real: Callable[..., tuple[int, int]] = status_cli.merged_results
+    real: Callable[..., tuple[int, int]] = outputs.merged_results
 
     class Filling:
         def __init__(self, out: IO[bytes]) -> None:
