@@ -26,6 +26,8 @@ from reconciler.outputs import merged_results
 from reconciler.render import status as status_view
 from reconciler.render.safe import terminal
 
+WAIT_GRACE = 10.0  # seconds the API may take beyond ``wait --timeout`` before giving up
+
 
 @click.command("status")
 @click.option(
@@ -128,8 +130,10 @@ def wait_command(
                 return
         with terminate_as_interrupt(), stop_following_on_interrupt(g, follow):
             following = follower(g, client, desired.workspace, poll=poll)
-            if timeout is not None:  # no wait on the API may outlast wait's own limit either
-                client.set_deadline(timeout, label=f"wait --timeout {timeout:g}")
+            if timeout is not None:
+                # No wait on the API may outlast wait's own limit by much either; the
+                # grace lets the follower itself report "Timed out" when it is reached.
+                client.set_deadline(timeout + WAIT_GRACE, label=f"wait --timeout {timeout:g}")
             result = following.follow(follow, timeout=timeout)
     click.echo(result.report())
     if result.timed_out or result.unsuccessful:
