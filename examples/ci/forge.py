@@ -13,12 +13,22 @@ GitHub (GITHUB_ACTIONS=true): GITHUB_TOKEN (``pull-requests: write`` to comment;
 GITHUB_API_URL, the pull request number from PR_NUMBER or the event payload. Plans are the
 artifacts ``reconciler-plan-<head sha>``: the head commit of the merged pull request is
 found with ``GET /repos/{repo}/commits/{sha}/pulls``, which knows merge, squash and rebase
-merges alike.
+merges alike. Anyone whose workflow runs in this repository can upload an artifact of that
+name (a fork's pull request runs the fork's workflow file; another workflow can too), so an
+artifact is accepted only when the run that made it is this repository's own: its
+repository and head repository are GITHUB_REPOSITORY, its event is ``pull_request``, its
+head commit is the reviewed head, and its workflow file is the expected one
+(RECONCILER_PLAN_WORKFLOW, by default this very workflow's file from GITHUB_WORKFLOW_REF).
+The newest artifact that passes is taken; none passing is a refusal that says why each
+was rejected.
 
 GitLab (GITLAB_CI=true): GITLAB_API_TOKEN (a project access token with the ``api`` scope,
 sent as PRIVATE-TOKEN), CI_API_V4_URL, CI_PROJECT_ID, CI_COMMIT_SHA, CI_MERGE_REQUEST_IID.
 Plans are the artifacts of the job RECONCILER_PLAN_JOB (default ``reconciler-plan``) in
-the merge request's newest pipeline, which must have succeeded.
+the merge request's newest pipeline for its reviewed head, which must have succeeded. The
+merge request must come from a branch of this project (a fork's merge request runs the
+fork's pipeline definition), and the pipeline must be a ``merge_request_event`` pipeline
+of this project for that head commit.
 
 Tokens go only in request headers, never in output. Exit codes: 0 done, 1 failed (the
 message says why).
@@ -222,6 +232,7 @@ def fetch_plan(forge: str, dest: Path) -> str:
 def _github_plan() -> tuple[bytes, str]:
     api, repo = _github()
     sha = _env("GITHUB_SHA")
+    workflow = _expected_workflow()
     pulls = api.json("GET", f"/repos/{repo}/commits/{sha}/pulls")
     merged = [p for p in pulls or [] if p.get("merged_at")]
     # The pull request this very commit merged, if the API names several.
@@ -235,15 +246,83 @@ def _github_plan() -> tuple[bytes, str]:
     head = pull["head"]["sha"]
     name = f"{ARTIFACT_PREFIX}-{head}"
     listing = api.json("GET", f"/repos/{repo}/actions/artifacts?name={name}&per_page={PAGE}")
-    artifacts = [a for a in listing.get("artifacts", []) if not a.get("expired")]
+    artifacts = [
+        a for a in listing.get("artifacts", []) if not a.get("expired") and a.get("name") == name
+    ]
     if not artifacts:
         raise ForgeError(
             f"no artifact {name}: the last plan of pull request #{pull['number']} (head "
             f"{head[:12]}) failed, was blocked, or expired. Nothing was applied."
         )
-    newest = max(artifacts, key=lambda a: (a.get("created_at") or "", a["id"]))
+    trusted = []
+    rejected = []
+    for artifact in artifacts:
+        why = _untrusted_github_artifact(api, repo, head, workflow, artifact)
+        if why is None:
+            trusted.append(artifact)
+        else:
+            rejected.append(f"artifact {artifact.get('id')}: {why}")
+    if not trusted:
+        raise ForgeError(
+            f"no artifact {name} comes from this repository's own pull_request run of "
+            f"{workflow} for head {head[:12]}, so none can be trusted: "
+            + "; ".join(rejected)
+            + ". Nothing was applied."
+        )
+    newest = max(trusted, key=lambda a: (a.get("created_at") or "", a["id"]))
     archive = api.download(f"/repos/{repo}/actions/artifacts/{newest['id']}/zip")
-    return archive, f"pull request #{pull['number']} (head {head[:12]})"
+    run = (newest.get("workflow_run") or {}).get("id")
+    return archive, f"pull request #{pull['number']} (head {head[:12]}, run {run})"
+
+
+def _expected_workflow() -> str:
+    """The workflow file whose pull_request runs make plans: RECONCILER_PLAN_WORKFLOW, or
+    the file of the workflow running now (the recipe plans and applies in one file)."""
+    given = os.environ.get("RECONCILER_PLAN_WORKFLOW", "").strip()
+    if given:
+        return given
+    ref = os.environ.get("GITHUB_WORKFLOW_REF", "").strip()  # owner/repo/PATH@REF
+    repo = os.environ.get("GITHUB_REPOSITORY", "").strip()
+    path = ref.split("@", 1)[0]
+    if repo and path.startswith(repo + "/"):
+        return path[len(repo) + 1 :]
+    raise ForgeError(
+        "cannot tell which workflow makes the plans: GITHUB_WORKFLOW_REF is not set; set "
+        "RECONCILER_PLAN_WORKFLOW (e.g. .github/workflows/reconciler.yml)"
+    )
+
+
+def _untrusted_github_artifact(
+    api: Api, repo: str, head: str, workflow: str, artifact: Mapping[str, Any]
+) -> str | None:
+    """Why the run that uploaded ``artifact`` is not this repository's own pull_request run
+    of ``workflow`` for ``head``; None when it is. Missing evidence is a reason too."""
+    made_by = artifact.get("workflow_run") or {}
+    run_id = made_by.get("id")
+    if not isinstance(run_id, int):
+        return "the artifact names no workflow run"
+    if made_by.get("head_sha") != head:
+        return f"made by run {run_id} for another commit"
+    try:
+        run = api.json("GET", f"/repos/{repo}/actions/runs/{run_id}")
+    except ForgeError as err:
+        return f"run {run_id} cannot be read ({err})"
+    if not isinstance(run, dict):
+        return f"run {run_id} cannot be read"
+    owner = (run.get("repository") or {}).get("full_name")
+    source = (run.get("head_repository") or {}).get("full_name")
+    path = str(run.get("path") or "").split("@", 1)[0]
+    if owner != repo:
+        return f"run {run_id} belongs to {owner or 'an unknown repository'}"
+    if source != repo:
+        return f"run {run_id} ran the code of {source or 'an unknown repository'} (a fork)"
+    if run.get("event") != "pull_request":
+        return f"run {run_id} was triggered by {run.get('event') or 'an unknown event'}"
+    if path != workflow:
+        return f"run {run_id} is of workflow {path or '(unknown)'}, not {workflow}"
+    if run.get("head_sha") != head:
+        return f"run {run_id} ran commit {str(run.get('head_sha'))[:12]}"
+    return None
 
 
 def _gitlab_plan() -> tuple[bytes, str]:
@@ -261,10 +340,31 @@ def _gitlab_plan() -> tuple[bytes, str]:
         )
     mr = merged[0]
     iid = mr["iid"]
+    project_id = str(_env("CI_PROJECT_ID"))
+    source, target = str(mr.get("source_project_id")), str(mr.get("target_project_id"))
+    if source != project_id or target != project_id:
+        raise ForgeError(
+            f"merge request !{iid} comes from project {source}, not from this project "
+            f"({project_id}): its pipeline ran that project's definition, so its plan cannot "
+            "be trusted. Nothing was applied; plan main by hand (Run pipeline) to apply it."
+        )
+    head = mr.get("sha")
+    if not isinstance(head, str) or not head:
+        raise ForgeError(f"merge request !{iid} names no head commit: nothing can be applied")
     pipelines = api.json("GET", f"/projects/{project}/merge_requests/{iid}/pipelines")
-    if not pipelines:
-        raise ForgeError(f"merge request !{iid} has no pipeline: nothing was planned")
-    newest = max(pipelines, key=lambda p: p["id"])
+    ours = [
+        p
+        for p in pipelines or []
+        if p.get("sha") == head
+        and str(p.get("project_id")) == project_id
+        and p.get("source") == "merge_request_event"
+    ]
+    if not ours:
+        raise ForgeError(
+            f"merge request !{iid} has no merge request pipeline of this project for its "
+            f"head {head[:12]}: nothing reviewed was planned. Nothing was applied."
+        )
+    newest = max(ours, key=lambda p: p["id"])
     if newest.get("status") != "success":
         raise ForgeError(
             f"the newest pipeline of merge request !{iid} ({newest['id']}) is "
@@ -276,7 +376,7 @@ def _gitlab_plan() -> tuple[bytes, str]:
         raise ForgeError(f"pipeline {newest['id']} has no successful job {job_name}")
     job = max(planned, key=lambda j: j["id"])
     archive = api.download(f"/projects/{project}/jobs/{job['id']}/artifacts")
-    return archive, f"merge request !{iid} (pipeline {newest['id']})"
+    return archive, f"merge request !{iid} (head {head[:12]}, pipeline {newest['id']})"
 
 
 def _extract(archive: bytes, dest: Path) -> None:

@@ -46,6 +46,7 @@ class ForgeState:
     comments: list[dict[str, Any]] = field(default_factory=list)  # of pull request 7
     pulls_of_commit: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     artifacts: list[dict[str, Any]] = field(default_factory=list)  # with "_zip": bytes
+    runs: dict[int, dict[str, Any]] = field(default_factory=dict)  # workflow runs by id
     # GitLab
     notes: list[dict[str, Any]] = field(default_factory=list)  # of merge request !5
     mrs_of_commit: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
@@ -153,6 +154,12 @@ def _handler_for(forge: FakeForge) -> type[BaseHTTPRequestHandler]:
                     if a["name"] == name
                 ]
                 self._send(200, {"total_count": len(listed), "artifacts": listed})
+            elif m := re.fullmatch(r"/repos/o/r/actions/runs/(\d+)", path):
+                run = state.runs.get(int(m.group(1)))
+                if run is None:
+                    self._send(404, {"message": "Not Found"})
+                else:
+                    self._send(200, run)
             elif m := re.fullmatch(r"/repos/o/r/actions/artifacts/(\d+)/zip", path):
                 index = next(i for i, a in enumerate(state.artifacts) if a["id"] == int(m.group(1)))
                 self._send(302, None, {"Location": f"{forge.url}/storage/{index}"})

@@ -15,6 +15,7 @@ from gitops.support import CiRepo
 MARKER = "<!-- reconciler-plan: support-analytics -->"
 HEAD = "a1" * 20  # the pull request's head commit
 MERGE = "b2" * 20  # the merge commit on main
+WORKFLOW = ".github/workflows/reconciler.yml"
 
 
 def github_env(forge: FakeForge, **extra: str) -> dict[str, str]:
@@ -23,6 +24,7 @@ def github_env(forge: FakeForge, **extra: str) -> dict[str, str]:
         "GITHUB_API_URL": forge.url,
         "GITHUB_REPOSITORY": "o/r",
         "GITHUB_TOKEN": GITHUB_TOKEN,
+        "GITHUB_WORKFLOW_REF": f"o/r/{WORKFLOW}@refs/heads/main",
         **extra,
     }
 
@@ -126,32 +128,70 @@ def saved_plan(folder: Path) -> Path:
     return folder
 
 
+def github_run(
+    forge: FakeForge,
+    run_id: int,
+    *,
+    event: str = "pull_request",
+    repo: str = "o/r",
+    head_repo: str = "o/r",
+    path: str = WORKFLOW,
+    head: str = HEAD,
+) -> None:
+    """A workflow run as ``GET /repos/{repo}/actions/runs/{id}`` describes it."""
+    forge.state.runs[run_id] = {
+        "id": run_id,
+        "event": event,
+        "path": path,
+        "head_sha": head,
+        "repository": {"full_name": repo},
+        "head_repository": {"full_name": head_repo},
+    }
+
+
+def github_artifact(
+    forge: FakeForge,
+    artifact_id: int,
+    run_id: int | None,
+    created_at: str,
+    archive: bytes,
+    *,
+    expired: bool = False,
+) -> None:
+    """An artifact named for HEAD, uploaded by run ``run_id`` (None: no run named)."""
+    made_by = None if run_id is None else {"id": run_id, "head_sha": HEAD}
+    forge.state.artifacts.append(
+        {"id": artifact_id, "name": f"reconciler-plan-{HEAD}", "expired": expired,
+         "created_at": created_at, "workflow_run": made_by, "_zip": archive}
+    )  # fmt: skip
+
+
+def merged_pull(forge: FakeForge) -> None:
+    forge.state.pulls_of_commit[MERGE] = [
+        {"number": 6, "merged_at": None, "head": {"sha": "d4" * 20}},
+        {"number": 7, "merged_at": "2024-05-01T10:00:00Z", "merge_commit_sha": MERGE,
+         "head": {"sha": HEAD}},
+    ]  # fmt: skip
+
+
 def test_github_fetches_the_plan_of_the_merged_pull_requests_head(
     offline_repo: CiRepo, fake_forge: FakeForge
 ) -> None:
     state = fake_forge.state
     plan_dir = saved_plan(offline_repo.path / "made")
-    state.pulls_of_commit[MERGE] = [
-        {"number": 6, "merged_at": None, "head": {"sha": "d4" * 20}},
-        {"number": 7, "merged_at": "2024-05-01T10:00:00Z", "merge_commit_sha": MERGE,
-         "head": {"sha": HEAD}},
-    ]  # fmt: skip
-    stale_zip = zip_folder(saved_plan(offline_repo.path / "older"))
-    state.artifacts = [
-        {"id": 11, "name": f"reconciler-plan-{HEAD}", "expired": False,
-         "created_at": "2024-05-01T09:00:00Z", "_zip": stale_zip},
-        {"id": 12, "name": f"reconciler-plan-{HEAD}", "expired": False,
-         "created_at": "2024-05-01T09:30:00Z", "_zip": zip_folder(plan_dir)},
-        {"id": 13, "name": f"reconciler-plan-{HEAD}", "expired": True,
-         "created_at": "2024-05-01T09:45:00Z", "_zip": b"gone"},
-    ]  # fmt: skip
-    (offline_repo.path / "older" / "tree").write_text("old\n")
-    state.artifacts[0]["_zip"] = zip_folder(offline_repo.path / "older")
+    merged_pull(fake_forge)
+    older = saved_plan(offline_repo.path / "older")
+    (older / "tree").write_text("old\n")
+    for run_id in (501, 502, 503):
+        github_run(fake_forge, run_id)
+    github_artifact(fake_forge, 11, 501, "2024-05-01T09:00:00Z", zip_folder(older))
+    github_artifact(fake_forge, 12, 502, "2024-05-01T09:30:00Z", zip_folder(plan_dir))
+    github_artifact(fake_forge, 13, 503, "2024-05-01T09:45:00Z", b"gone", expired=True)
 
     fetched = offline_repo.forge("fetch-plan", "got", **github_env(fake_forge, GITHUB_SHA=MERGE))
     assert fetched.returncode == 0, fetched.stderr
-    assert (
-        fetched.stdout.strip() == f"fetched the plan of pull request #7 (head {HEAD[:12]}) into got"
+    assert fetched.stdout.strip() == (
+        f"fetched the plan of pull request #7 (head {HEAD[:12]}, run 502) into got"
     )
     got = offline_repo.path / "got"
     assert sorted(p.name for p in got.iterdir()) == ["comment.md", "plan.tfplan", "tree"]
@@ -186,11 +226,16 @@ def test_github_refuses_when_the_last_plan_left_no_artifact(
 def gitlab_merged(fake_forge: FakeForge, repo: CiRepo, newest_status: str) -> Path:
     state = fake_forge.state
     plan_dir = saved_plan(repo.path / "made")
-    state.mrs_of_commit[MERGE] = [{"iid": 5, "state": "merged", "merge_commit_sha": MERGE}]
+    state.mrs_of_commit[MERGE] = [
+        {"iid": 5, "state": "merged", "merge_commit_sha": MERGE, "sha": HEAD,
+         "source_project_id": 42, "target_project_id": 42},
+    ]  # fmt: skip
     state.pipelines = [
-        {"id": 301, "sha": HEAD, "status": newest_status},
-        {"id": 300, "sha": "e5" * 20, "status": "success"},
-    ]
+        {"id": 301, "sha": HEAD, "status": newest_status, "project_id": 42,
+         "source": "merge_request_event"},
+        {"id": 300, "sha": "e5" * 20, "status": "success", "project_id": 42,
+         "source": "merge_request_event"},
+    ]  # fmt: skip
     state.jobs[301] = [
         {"id": 9001, "name": "test", "status": "success"},
         {"id": 9002, "name": "reconciler-plan", "status": "success"},
@@ -206,7 +251,7 @@ def test_gitlab_fetches_the_plan_of_the_merge_requests_newest_pipeline(
     plan_dir = gitlab_merged(fake_forge, offline_repo, "success")
     fetched = offline_repo.forge("fetch-plan", "got", **gitlab_env(fake_forge, CI_COMMIT_SHA=MERGE))
     assert fetched.returncode == 0, fetched.stderr
-    assert "merge request !5 (pipeline 301)" in fetched.stdout
+    assert f"merge request !5 (head {HEAD[:12]}, pipeline 301)" in fetched.stdout
     got = offline_repo.path / "got"
     assert (got / "plan.tfplan").read_bytes() == (plan_dir / "plan.tfplan").read_bytes()
     assert all(seen.headers.get("private-token") == GITLAB_TOKEN for seen in fake_forge.state.seen)
@@ -244,14 +289,135 @@ def test_an_artifact_without_exactly_one_plan_is_refused(
     with zipfile.ZipFile(archive, "w") as zf:
         for name in names:
             zf.writestr(name, "x")
-    state = fake_forge.state
-    state.pulls_of_commit[MERGE] = [
-        {"number": 7, "merged_at": "2024-05-01T10:00:00Z", "head": {"sha": HEAD}}
-    ]
-    state.artifacts = [
-        {"id": 11, "name": f"reconciler-plan-{HEAD}", "expired": False,
-         "created_at": "2024-05-01T09:00:00Z", "_zip": archive.read_bytes()},
-    ]  # fmt: skip
+    merged_pull(fake_forge)
+    github_run(fake_forge, 501)
+    github_artifact(fake_forge, 11, 501, "2024-05-01T09:00:00Z", archive.read_bytes())
     refused = offline_repo.forge("fetch-plan", "got", **github_env(fake_forge, GITHUB_SHA=MERGE))
     assert refused.returncode == 1
     assert "plan.tfplan files, not 1" in refused.stderr
+
+
+# -- planted artifacts: only the base repository's own run for the reviewed head counts -----
+
+
+PLANTED_RUNS: dict[str, dict[str, str]] = {
+    "a fork's pull request": {"head_repo": "mallory/r"},
+    "another repository": {"repo": "mallory/r", "head_repo": "mallory/r"},
+    "another workflow": {"path": ".github/workflows/build.yml"},
+    "a push": {"event": "push"},
+    "a manual run": {"event": "workflow_dispatch"},
+    "another commit": {"head": "f6" * 20},
+}
+
+
+@pytest.mark.parametrize("planted", list(PLANTED_RUNS), ids=list(PLANTED_RUNS))
+def test_github_never_takes_a_newer_artifact_from_an_untrusted_run(
+    offline_repo: CiRepo, fake_forge: FakeForge, planted: str
+) -> None:
+    merged_pull(fake_forge)
+    reviewed = saved_plan(offline_repo.path / "reviewed")
+    evil = saved_plan(offline_repo.path / "evil")
+    (evil / "plan.tfplan").write_text('{"format": "reconciler-plan", "planted": true}\n')
+    github_run(fake_forge, 501)
+    github_run(fake_forge, 666, **PLANTED_RUNS[planted])
+    github_artifact(fake_forge, 11, 501, "2024-05-01T09:00:00Z", zip_folder(reviewed))
+    github_artifact(fake_forge, 12, 666, "2024-05-01T09:59:00Z", zip_folder(evil))  # newest
+
+    fetched = offline_repo.forge("fetch-plan", "got", **github_env(fake_forge, GITHUB_SHA=MERGE))
+    assert fetched.returncode == 0, fetched.stderr
+    assert "run 501" in fetched.stdout
+    got = offline_repo.path / "got" / "plan.tfplan"
+    assert got.read_text() == (reviewed / "plan.tfplan").read_text()
+    storage = [seen.path for seen in fake_forge.state.seen if seen.path.startswith("/storage/")]
+    assert storage == ["/storage/0"]  # the planted archive was never even downloaded
+
+
+@pytest.mark.parametrize("planted", [*PLANTED_RUNS, "no run named", "a run that is gone"])
+def test_github_refuses_when_only_untrusted_artifacts_exist(
+    offline_repo: CiRepo, fake_forge: FakeForge, planted: str
+) -> None:
+    merged_pull(fake_forge)
+    evil = saved_plan(offline_repo.path / "evil")
+    if planted in PLANTED_RUNS:
+        github_run(fake_forge, 666, **PLANTED_RUNS[planted])
+    run_id = None if planted == "no run named" else 666
+    github_artifact(fake_forge, 12, run_id, "2024-05-01T09:59:00Z", zip_folder(evil))
+
+    refused = offline_repo.forge("fetch-plan", "got", **github_env(fake_forge, GITHUB_SHA=MERGE))
+    assert refused.returncode == 1, refused.stdout
+    assert (
+        f"no artifact reconciler-plan-{HEAD} comes from this repository's own pull_request run "
+        f"of {WORKFLOW} for head {HEAD[:12]}, so none can be trusted: artifact 12: "
+    ) in refused.stderr
+    assert refused.stderr.rstrip().endswith("Nothing was applied.")
+    assert not (offline_repo.path / "got").exists()
+
+
+def test_github_refuses_without_knowing_the_expected_workflow(
+    offline_repo: CiRepo, fake_forge: FakeForge
+) -> None:
+    merged_pull(fake_forge)
+    env = github_env(fake_forge, GITHUB_SHA=MERGE, GITHUB_WORKFLOW_REF="")
+    refused = offline_repo.forge("fetch-plan", "got", **env)
+    assert refused.returncode == 1
+    assert "cannot tell which workflow makes the plans" in refused.stderr
+    # Named explicitly, it works.
+    github_run(fake_forge, 501, path=".github/workflows/plans.yml")
+    github_artifact(
+        fake_forge,
+        11,
+        501,
+        "2024-05-01T09:00:00Z",
+        zip_folder(saved_plan(offline_repo.path / "made")),
+    )
+    env["RECONCILER_PLAN_WORKFLOW"] = ".github/workflows/plans.yml"
+    assert offline_repo.forge("fetch-plan", "got", **env).returncode == 0
+
+
+def test_gitlab_refuses_a_merge_request_from_a_fork(
+    offline_repo: CiRepo, fake_forge: FakeForge
+) -> None:
+    gitlab_merged(fake_forge, offline_repo, "success")
+    fake_forge.state.mrs_of_commit[MERGE][0]["source_project_id"] = 77
+    refused = offline_repo.forge("fetch-plan", "got", **gitlab_env(fake_forge, CI_COMMIT_SHA=MERGE))
+    assert refused.returncode == 1
+    assert "merge request !5 comes from project 77, not from this project (42)" in refused.stderr
+    assert not (offline_repo.path / "got").exists()
+
+
+def test_gitlab_takes_only_this_projects_merge_request_pipeline_for_the_head(
+    offline_repo: CiRepo, fake_forge: FakeForge
+) -> None:
+    plan_dir = gitlab_merged(fake_forge, offline_repo, "success")
+    state = fake_forge.state
+    evil = zip_folder(saved_plan(offline_repo.path / "evil"), prefix="reconciler-plan/")
+    # Newer pipelines that must not count: another project's, a push pipeline, another head.
+    for pid, extra in (
+        (401, {"project_id": 77}),
+        (402, {"source": "push"}),
+        (403, {"sha": "f6" * 20}),
+    ):
+        pipeline = {"id": pid, "sha": HEAD, "status": "success", "project_id": 42,
+                    "source": "merge_request_event", **extra}  # fmt: skip
+        state.pipelines.insert(0, pipeline)
+        state.jobs[pid] = [{"id": 9000 + pid, "name": "reconciler-plan", "status": "success"}]
+        state.job_zips[9000 + pid] = evil
+    fetched = offline_repo.forge("fetch-plan", "got", **gitlab_env(fake_forge, CI_COMMIT_SHA=MERGE))
+    assert fetched.returncode == 0, fetched.stderr
+    assert "pipeline 301" in fetched.stdout
+    got = offline_repo.path / "got" / "plan.tfplan"
+    assert got.read_bytes() == (plan_dir / "plan.tfplan").read_bytes()
+
+
+def test_gitlab_refuses_when_the_reviewed_head_was_never_planned(
+    offline_repo: CiRepo, fake_forge: FakeForge
+) -> None:
+    """The last push's pipeline never ran (or was of another project): an older head's
+    successful plan must not be applied instead."""
+    gitlab_merged(fake_forge, offline_repo, "success")
+    fake_forge.state.pipelines[0]["sha"] = "e5" * 20
+    refused = offline_repo.forge("fetch-plan", "got", **gitlab_env(fake_forge, CI_COMMIT_SHA=MERGE))
+    assert refused.returncode == 1
+    assert (
+        f"merge request !5 has no merge request pipeline of this project for its head {HEAD[:12]}"
+    ) in refused.stderr
