@@ -7,7 +7,10 @@ check, apply PLANFILE, plan --detailed-exitcode). These tests run that file verb
 
 from __future__ import annotations
 
+import shutil
+
 import httpx
+from key_echo import KeyEcho, leaked
 
 from gitops.support import SECRET_KEY, CiRepo, git
 
@@ -65,7 +68,15 @@ def test_pull_request_plan_then_merge_apply(ci_repo: CiRepo) -> None:
     applied = ci_repo.reconcile("apply")
     assert applied.returncode == 0, applied.stderr
     assert "Apply complete: 6 created, 0 replaced, 0 cancelled, 0 deleted." in applied.stdout
-    assert "==> reconciler plan --detailed-exitcode" in applied.stderr
+    # main was planned again first, and that plan meant the reviewed one (its create ids
+    # and the time it was made differ: compared by meaning, not bytes).
+    steps = [line for line in applied.stderr.splitlines() if line.startswith("==> ")]
+    assert steps == [
+        "==> reconciler plan --out reconciler-plan/main.tfplan (main as it is now)",
+        "==> reconciler apply reconciler-plan/plan.tfplan",
+        "==> reconciler plan --detailed-exitcode",
+    ]
+    assert "The plan of main now is the reviewed plan." in applied.stderr
     assert (out / "after-apply-exitcode").read_text().strip() == "0"
     assert "No changes. Live jobs match the configuration." in applied.stdout
     creates = [
@@ -78,8 +89,10 @@ def test_pull_request_plan_then_merge_apply(ci_repo: CiRepo) -> None:
     logged = len(request_log(url))
     again = ci_repo.reconcile("apply")
     assert again.returncode == 4, again.stderr
-    assert "stale plan: live jobs changed since the pull request's plan was made" in again.stderr
-    assert "Nothing was changed" in again.stderr
+    assert "stale plan: planning main now gives another plan than the one reviewed" in again.stderr
+    assert "  only in the reviewed plan: create 'greeting-smoke-test'" in again.stderr
+    assert "Nothing was applied" in again.stderr
+    assert "==> reconciler apply" not in again.stderr
     assert {e["method"] for e in request_log(url)[logged:]} == {"GET"}
 
     # A fresh plan on main now finds nothing to do.
@@ -156,3 +169,73 @@ def test_apply_without_a_fetched_plan_fails(offline_repo: CiRepo) -> None:
 def test_usage(offline_repo: CiRepo) -> None:
     wrong = offline_repo.reconcile("deploy")
     assert wrong.returncode == 64 and "usage:" in wrong.stderr
+
+
+def _reviewed_plan(repo: CiRepo) -> None:
+    planned = repo.reconcile("plan")
+    assert planned.returncode == 0, planned.stderr
+
+
+def test_apply_refuses_a_plan_without_its_config_tree(ci_repo: CiRepo) -> None:
+    """Missing evidence is a refusal, never a skipped check."""
+    _reviewed_plan(ci_repo)
+    (ci_repo.out / "tree").unlink()
+    url = ci_repo.env["MISTRAL_SERVER_URL"]
+    before = len(request_log(url))
+    refused = ci_repo.reconcile("apply")
+    assert refused.returncode == 1, refused.stderr
+    assert "no config tree recorded with the plan (reconciler-plan/tree)" in refused.stderr
+    assert "Nothing was applied" in refused.stderr
+    assert request_log(url)[before:] == []
+    # An empty one is no evidence either.
+    (ci_repo.out / "tree").write_text("")
+    assert ci_repo.reconcile("apply").returncode == 1
+
+
+def test_apply_refuses_outside_a_git_checkout(ci_repo: CiRepo) -> None:
+    _reviewed_plan(ci_repo)
+    shutil.rmtree(ci_repo.path / ".git")
+    url = ci_repo.env["MISTRAL_SERVER_URL"]
+    before = len(request_log(url))
+    refused = ci_repo.reconcile("apply")
+    assert refused.returncode == 1, refused.stderr
+    assert "cfg is not in a git checkout here" in refused.stderr
+    assert request_log(url)[before:] == []
+
+
+def test_apply_refuses_a_planted_plan_that_main_does_not_plan(ci_repo: CiRepo) -> None:
+    """An artifact made from another configuration, carrying main's tree id: the tree check
+    passes, but planning main gives another plan, so nothing is applied."""
+    url = ci_repo.env["MISTRAL_SERVER_URL"]
+    jobs = ci_repo.root / "jobs" / "planted.yaml"
+    jobs.write_text(
+        "jobs:\n  exfiltrate:\n    requests:\n"
+        "      - {custom_id: '0', body: {messages: [{role: user, content: leak}]}}\n"
+    )
+    _reviewed_plan(ci_repo)  # records HEAD's tree: the planted job is not committed
+    jobs.unlink()
+    assert (ci_repo.out / "tree").read_text().strip() == git(ci_repo.path, "rev-parse", "HEAD:cfg")
+
+    refused = ci_repo.reconcile("apply")
+    assert refused.returncode == 4, refused.stderr
+    assert "  only in the reviewed plan: create 'exfiltrate'" in refused.stderr
+    assert "stale plan: planning main now gives another plan" in refused.stderr
+    writes = [e for e in request_log(url) if e["method"] != "GET"]
+    assert writes == []
+
+
+def test_the_pr_comment_of_a_failed_plan_holds_no_part_of_the_key(offline_repo: CiRepo) -> None:
+    """A server that echoes the key in a long error: the comment (the log's tail) and the
+    log show no 8 characters of it, however the message was cut."""
+    echo = KeyEcho(pad=285).start()
+    try:
+        failed = offline_repo.reconcile("plan", MISTRAL_SERVER_URL=echo.url)
+    finally:
+        echo.close()
+    assert failed.returncode == 1, failed.stderr
+    assert echo.seen and echo.seen[0][2] == f"Bearer {SECRET_KEY}"
+    comment = (offline_repo.out / "comment.md").read_text()
+    assert "**The plan failed** (exit code 1)" in comment
+    assert "(HTTP 403): forbidden: ..." in comment
+    assert leaked(SECRET_KEY, comment, failed.stdout, failed.stderr) == []
+    assert_no_secret(offline_repo, failed.stdout, failed.stderr)
