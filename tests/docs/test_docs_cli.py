@@ -19,6 +19,7 @@ from click.testing import CliRunner
 
 from reconciler import __version__
 from reconciler.cli import cli
+from reconciler.emulator import Emulator
 
 REPO = Path(__file__).resolve().parents[2]
 # SGR sequences set colours; cursor movement (progress bars on a terminal) is not colour.
@@ -138,10 +139,23 @@ def run_on_a_terminal(args: list[str], cwd: Path, **env: str) -> str:
 
 @pytest.fixture(scope="module")
 def applied_examples(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The examples applied, every job finished: finished jobs are what status and wait
+    colour. The emulator's clock decides when, not the machine's speed: jobs are created
+    slow (they would never end during the test by themselves), then the clock is moved a
+    day ahead, and `wait` confirms that all of them ended before any run starts."""
     root = tmp_path_factory.mktemp("colour") / "examples"
     shutil.copytree(REPO / "examples", root, ignore=shutil.ignore_patterns(".reconciler", "ci"))
+    db = root / ".reconciler" / "emulator.sqlite3"
+    db.parent.mkdir()
+    with Emulator(db, speed=0.001):
+        pass
     result = CliRunner().invoke(cli, ["-C", str(root), "apply", "--auto-approve"])
     assert result.exit_code == 0, result.output
+    with Emulator(db) as emulator:
+        emulator.advance(86400)
+    finished = CliRunner().invoke(cli, ["-C", str(root), "wait", "--timeout", "30"])
+    assert finished.exit_code == 0, finished.output
+    assert "6 jobs finished: 6 succeeded." in finished.output
     # One job changes spec: the plan then has a diff to colour.
     jobs = root / "jobs" / "support.yaml"
     jobs.write_text(jobs.read_text().replace("timeout_hours: 12", "timeout_hours: 13"))
