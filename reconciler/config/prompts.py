@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -342,7 +342,7 @@ def rows_path(root: Path, source: PromptSource) -> Path:
     return path
 
 
-def iter_request_lines(root: Path, source: PromptSource) -> Iterator[bytes]:
+def iter_request_lines(root: Path, source: PromptSource) -> Generator[bytes, None, None]:
     """The generated requests of ``source``, one JSONL line (bytes ending in ``\\n``) per
     row, in row order, streaming in constant memory.
 
