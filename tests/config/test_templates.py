@@ -176,7 +176,10 @@ def _templates(draw: st.DrawFn) -> tuple[str, list[str | str]]:
     return source, parts
 
 
-@given(_templates(), st.fixed_dictionaries(dict.fromkeys(["q", "id", "a b", "items", "x-y"], _value)))
+_ROWS = st.fixed_dictionaries(dict.fromkeys(["q", "id", "a b", "items", "x-y"], _value))
+
+
+@given(_templates(), _ROWS)
 def test_the_engine_renders_what_the_segments_say(
     case: tuple[str, list[str]], row: dict[str, Any]
 ) -> None:
