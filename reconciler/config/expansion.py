@@ -95,9 +95,9 @@ def expand_doc(doc: YamlDoc) -> Expansion:
         if not (isinstance(job, dict) and "matrix" in job):
             problems += _strays({entry: job}, doc)
             if entry in where:
-                problems.append(_collision(doc, entry, entry, where[entry], f"jobs.{entry}"))
+                problems.append(_collision(doc, entry, entry, where[entry], None))
                 continue
-            where[entry] = f"{doc.locate_key(('jobs', entry))} (jobs.{entry})"
+            where[entry] = str(doc.locate_key(("jobs", entry)))
             out[entry] = job
             continue
         made = _expand_entry(doc, entry, job, problems)
@@ -106,7 +106,7 @@ def expand_doc(doc: YamlDoc) -> Expansion:
             if name in where:
                 problems.append(_collision(doc, entry, name, where[name], label))
                 continue
-            where[name] = f"{doc.locate_key(('jobs', entry))} ({label})"
+            where[name] = f"{doc.locate_key(('jobs', entry))} (by jobs.{label})"
             out[name] = expanded_job
             aliases[name] = entry
             labels[name] = label
@@ -117,13 +117,14 @@ def expand_doc(doc: YamlDoc) -> Expansion:
     return Expansion(view, problems, labels, expanded)
 
 
-def _collision(doc: YamlDoc, entry: str, name: str, first: str, label: str) -> Problem:
+def _collision(doc: YamlDoc, entry: str, name: str, first: str, label: str | None) -> Problem:
+    """``label`` names an expanded job (None: a job written out)."""
     path = ("jobs", entry)
     return Problem(
         doc.locate_key(path),
-        format_path(path),
-        f"{label} is named {name!r}, as is the job at {first};"
-        " job names must be unique across the config root",
+        f"jobs.{label}" if label else format_path(path),
+        f"job {name!r} is already defined at {first}; job names must be unique across the"
+        " config root",
     )
 
 

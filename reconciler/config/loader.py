@@ -128,6 +128,7 @@ class _Load:
         # rows file, format, custom_id template, fields used -> (rows, had problems)
         self._rows_cache: dict[tuple[Path, str, str, tuple[str, ...]], tuple[LocalInput, bool]] = {}
         self.labels: dict[str, str] = {}  # job name -> its matrix entry and combination
+        self.final: set[Problem] = set()  # problems whose field needs no label
 
     def problem(self, location: Location, fld: str, message: str) -> None:
         self.problems.append(Problem(location, fld, message))
@@ -160,6 +161,7 @@ class _Load:
             return None
         expansion = expand_doc(result.doc)
         self.problems.extend(expansion.problems)
+        self.final.update(expansion.problems)  # they name their combinations already
         doc = _Doc(expansion.doc, path, labels=expansion.labels)
         for fpath, problem in validate_paths(expansion.doc, kind):
             doc.broken.append(fpath)
@@ -215,13 +217,15 @@ class _Load:
                 first = seen.get(name)
                 if first is not None:
                     label, first_label = doc.labels.get(name), first.doc.labels.get(name)
-                    self.problem(
+                    collision = Problem(
                         job.key,
                         f"jobs.{label}" if label else format_path(job.path),
                         f"job {name!r} is already defined at {first.key}"
                         + (f" (by jobs.{first_label})" if first_label else "")
                         + "; job names must be unique across the config root",
                     )
+                    self.problems.append(collision)
+                    self.final.add(collision)
                     continue
                 seen[name] = job
                 jobs.append(job)
@@ -533,7 +537,7 @@ class _Load:
             if spec is not None:
                 specs.append(spec)
         prices = self.prices(config)
-        problems = sorted({self.labelled(p) for p in self.problems})
+        problems = sorted({p if p in self.final else self.labelled(p) for p in self.problems})
         if problems:
             return None, problems
         value = config.doc.value
