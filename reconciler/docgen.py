@@ -185,6 +185,8 @@ def configuration_page() -> str:
         "#/$defs/metadata": "Metadata",
         "#/$defs/request": "Inline request",
         "#/$defs/price": "Price",
+        "#/$defs/prompts": "Prompts",
+        "#/$defs/matrix": "Matrix",
     }
     refs = _Refs(titles)
     out = [
@@ -210,6 +212,8 @@ def configuration_page() -> str:
         ("job", "Job"),
         ("metadata", "Metadata"),
         ("request", "Inline request"),
+        ("prompts", "Prompts"),
+        ("matrix", "Matrix"),
     ):
         out += _section(title, {**defs[key], "title": title}, refs)
     return "\n".join(out).rstrip() + "\n"
