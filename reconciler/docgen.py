@@ -157,6 +157,9 @@ def _section(title: str, schema: Schema, refs: _Refs, level: str = "##") -> list
         limits = _limits(schema)
         lines += [f"Type: {kind}" + (f" ({limits})" if limits else "") + ".", ""]
     rules = [r["errorMessage"] for r in schema.get("allOf", []) if "errorMessage" in r]
+    for r in schema.get("dependentSchemas", {}).values():
+        if "errorMessage" in r and r["errorMessage"] not in rules:
+            rules.append(r["errorMessage"])
     names = schema.get("propertyNames")
     if isinstance(names, Mapping) and not names.get("$ref"):
         limits = _limits(names)

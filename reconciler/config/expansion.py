@@ -68,11 +68,13 @@ def stray_templates(value: Any, doc: YamlDoc, base: FieldPath, why: str) -> list
     return problems
 
 
-def expand_doc(doc: YamlDoc) -> Expansion:
+def expand_doc(doc: YamlDoc, *, templated: bool = True) -> Expansion:
+    """Expand ``doc``'s matrix entries. ``templated`` False (the file's text holds no
+    ``${{``) skips looking for stray templates, which would be a walk over every value."""
     value = doc.value
     jobs = value.get("jobs") if isinstance(value, dict) else None
     problems: list[Problem] = []
-    if isinstance(value, dict) and isinstance(value.get("defaults"), dict):
+    if templated and isinstance(value, dict) and isinstance(value.get("defaults"), dict):
         problems += stray_templates(
             value["defaults"],
             doc,
@@ -83,7 +85,8 @@ def expand_doc(doc: YamlDoc) -> Expansion:
     if not isinstance(jobs, dict) or not any(
         isinstance(v, dict) and "matrix" in v for v in jobs.values()
     ):
-        problems += _strays(jobs, doc)
+        if templated:
+            problems += _strays(jobs, doc)
         return Expansion(doc, problems, {})
     out: dict[str, Any] = {}
     where: dict[str, str] = {}  # name -> what defined it in this file (for collisions)
