@@ -394,6 +394,23 @@ jobs:
     assert all(edited[n] != before[n] for n in before)
 
 
+def test_the_digest_of_a_job_without_matrix_ignores_template_spelling(workdir: Workdir) -> None:
+    spellings = ["q-${{ row.id }}", "q-${{row.id}}", "q-${{ row['id'] }}"]
+    digests = set()
+    for spelling in spellings:
+        jobs = f"""\
+jobs:
+  plain:
+    prompts:
+      rows: ../data/cheese.jsonl
+      custom_id: "{spelling}"
+      body: {{messages: [{{role: user, content: "${{{{row.question}}}}"}}]}}
+"""
+        setup(workdir, jobs)
+        digests.add(load(workdir.root).jobs[0].digest)
+    assert len(digests) == 1
+
+
 def test_renaming_a_rows_file_changes_nothing(workdir: Workdir) -> None:
     jobs = EVAL.replace("../data/${{ matrix.dataset }}.jsonl", "../data/cheese.jsonl")
     setup(workdir, jobs)
@@ -456,3 +473,21 @@ def test_a_config_error_raises_config_error_not_a_traceback(workdir: Workdir) ->
     setup(workdir, EVAL.replace("dataset: [cheese, wine]", "dataset: {a: 1}"))
     with pytest.raises(ConfigError):
         load(workdir.root)
+
+
+def test_defaults_take_no_matrix_and_no_matrix_templates(workdir: Workdir) -> None:
+    workdir.write(
+        {
+            "reconciler.yaml": CONFIG.replace(
+                "  model: mistral-small-latest\n",
+                "  model: ${{ matrix.model }}\n  matrix: {model: [a]}\n",
+            ),
+            "jobs/eval.yaml": "jobs:\n  j:\n    requests: [{custom_id: '0', body: {}}]\n",
+        }
+    )
+    assert problems(workdir) == [
+        "reconciler.yaml:3:1: defaults: defaults cannot have a matrix: (put it on a job entry)",
+        "reconciler.yaml:5:10: defaults.model: defaults are not templates (only"
+        " prompts.custom_id and prompts.body use ${{ row.FIELD }}); put ${{ matrix.KEY }} in"
+        " the job with the matrix:",
+    ]
