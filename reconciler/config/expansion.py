@@ -10,8 +10,9 @@ loader point at the template's ``file:line:col``. ``labels`` names each expanded
 its entry and combination (``qa-${{ matrix.model }} [model=mistral-small-latest]``) for
 messages.
 
-Strings of jobs without a matrix are not templates: a ``${{`` in one (outside prompts'
-templates) is an error, so that nobody ships a literal ``${{ matrix.model }}`` as a model.
+Strings of jobs without a matrix are not templates: a ``${{ matrix.…`` or ``${{ row.…``
+lookup in one (outside prompts' templates and inline requests, which are content) is an
+error, so that nobody ships a literal ``${{ matrix.model }}`` as a model.
 """
 
 from __future__ import annotations
@@ -58,11 +59,19 @@ def _row_field(path: FieldPath) -> bool:
     return any(tuple(path[: len(p)]) == p for p in _ROW_FIELDS)
 
 
+# A lookup left in a job without a matrix (inline requests are content, and may well
+# mention "${{ matrix.os }}" in a question about CI: they are not looked at).
+_STRAY: Final = re.compile(r"\$\{\{\s*(matrix|row)\b")
+
+
 def stray_templates(value: Any, doc: YamlDoc, base: FieldPath, why: str) -> list[Problem]:
-    """A problem for every ``${{`` in ``value`` outside prompts' templates."""
+    """A problem for every ``${{ matrix.…`` or ``${{ row.…`` in ``value`` outside
+    prompts' templates and inline requests."""
     problems = []
     for path, text in templates.walk_strings(value):
-        if templates.is_template(text) and not _row_field(path):
+        if path[:1] == ("requests",):
+            continue
+        if _STRAY.search(text) and not _row_field(path):
             full = (*base, *path)
             problems.append(Problem(doc.locate(full), format_path(full), why))
     return problems

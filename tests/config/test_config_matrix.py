@@ -239,6 +239,22 @@ jobs:
     ]
 
 
+def test_inline_requests_of_a_job_without_matrix_may_quote_templates(workdir: Workdir) -> None:
+    text = "How do I use ${{ matrix.os }} in a workflow? {% raw %}"
+    jobs = f"""\
+jobs:
+  ci-help:
+    metadata: {{note: "costs ${{{{ money"}}
+    requests: [{{custom_id: "0", body: {{messages: [{{role: user, content: "{text}"}}]}}}}]
+"""
+    setup(workdir, jobs)
+    (job,) = load(workdir.root).jobs
+    assert job.requests == [
+        {"custom_id": "0", "body": {"messages": [{"role": "user", "content": text}]}}
+    ]
+    assert job.metadata_dict == {"note": "costs ${{ money"}
+
+
 def test_a_bad_matrix_is_located_in_it(workdir: Workdir) -> None:
     jobs = """\
 jobs:
