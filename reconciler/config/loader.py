@@ -446,6 +446,17 @@ class _Load:
         local, failed = self._rows_cache[key]
         if failed:
             return None
+        if local.lines > self.limits.max_requests_per_job:
+            # Generated requests are not cut into shards yet (the shard cutter takes
+            # request lines; wiring prompts into it is the next step): say so, rather
+            # than let the API refuse the job at apply.
+            self.problem(
+                origin.locate("rows"),
+                origin.field("rows"),
+                f"{local.lines:,} rows: prompts jobs are not split into shards yet, so at most"
+                f" limits.max_requests_per_job ({self.limits.max_requests_per_job:,}) rows",
+            )
+            return None
         if local.path != rel:  # the same bytes reached through another path
             local = LocalInput(rel, local.sha256, local.size, local.lines)
         return PromptSource(

@@ -30,14 +30,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
 from reconciler.config.model import LocalInput, PromptSource, canonical_json
 from reconciler.config.rows import BadRow, RowFormat, RowsUnreadable, read_rows
-from reconciler.config.templates import Template, TemplateError, as_text, is_template, parse
+from reconciler.config.templates import (
+    Lookup,
+    Template,
+    TemplateError,
+    as_text,
+    is_template,
+    parse,
+)
 from reconciler.errors import Location, Problem, ReconcilerError
 from reconciler.inputs import MAX_LINE_BYTES, MAX_PROBLEMS_PER_FILE, CustomIdIndex
 
@@ -189,7 +196,7 @@ def check_rows(
     whole_cid = templates.custom_id.whole
     missing_reported: set[str] = set()  # CSV: a missing column is reported once
     with CustomIdIndex() as ids:
-        batch: list[tuple[str, int, int]] = []
+        batch: list[str] = []
         try:
             for row in read_rows(path, fmt, sha, size):
                 if isinstance(row, BadRow):
@@ -233,22 +240,21 @@ def check_rows(
                     )
                     continue
                 try:
-                    if whole_cid is not None:  # the common case, without the engine
-                        cid = custom_id_text(values[whole_cid.key])
-                    else:
-                        cid = custom_id_text(templates.custom_id.render({ROW: values}))
+                    cid = _custom_id(templates, whole_cid, values)
                 except TemplateError as err:
                     sink.add(
                         Problem(Location(shown, row.line), field_name(("custom_id",)), err.message)
                     )
                     continue
-                batch.append((cid, 0, row.line))
+                batch.append(cid)
                 if len(batch) >= 4096:
-                    _add_ids(ids, batch, sink, shown, field_name)
+                    ids.add(batch)
                     batch = []
-            _add_ids(ids, batch, sink, shown, field_name)
-            for cid, _, line, _, first in ids.spilled_duplicates():
-                sink.add(_duplicate(shown, line, first, cid, field_name))
+            ids.add(batch)
+            exact, hashes = ids.suspects()
+            if exact or hashes:  # a second pass names them (rare: a config error)
+                for cid, line, first in _duplicates(path, fmt, templates, exact, hashes):
+                    sink.add(_duplicate(shown, line, first, cid, field_name))
         except RowsUnreadable as err:
             sink.add(Problem(Location(shown, err.line), "", err.message))
             return LocalInput(rel, sha.hexdigest(), size[0], rows), sink.problems()
@@ -257,15 +263,31 @@ def check_rows(
     return LocalInput(rel, sha.hexdigest(), size[0], rows), sink.problems()
 
 
-def _add_ids(
-    ids: CustomIdIndex,
-    batch: list[tuple[str, int, int]],
-    sink: _Sink,
-    shown: str,
-    field_name: Callable[[TemplatePath], str],
-) -> None:
-    for cid, _, line, _, first in ids.add_many(batch):
-        sink.add(_duplicate(shown, line, first, cid, field_name))
+def _custom_id(templates: RowTemplates, whole: Lookup | None, values: dict[str, Any]) -> str:
+    if whole is not None:  # the common case, without the engine
+        return custom_id_text(values[whole.key])
+    return custom_id_text(templates.custom_id.render({ROW: values}))
+
+
+def _duplicates(
+    path: Path, fmt: RowFormat, templates: RowTemplates, exact: set[str], hashes: set[int]
+) -> Iterator[tuple[str, int, int]]:
+    """(custom_id, line, line of its first occurrence) of every later occurrence of a
+    suspect id (exact, or one whose hash was seen twice: maybe only a collision)."""
+    whole = templates.custom_id.whole
+    first: dict[str, int] = {}
+    for row in read_rows(path, fmt):
+        if isinstance(row, BadRow) or any(f not in row.values for f in templates.fields):
+            continue
+        try:
+            cid = _custom_id(templates, whole, row.values)
+        except TemplateError:
+            continue
+        if cid not in exact and hash(cid) not in hashes:
+            continue
+        seen = first.setdefault(cid, row.line)
+        if seen != row.line:
+            yield cid, row.line, seen
 
 
 def _duplicate(

@@ -507,3 +507,33 @@ def test_defaults_take_no_matrix_and_no_matrix_templates(workdir: Workdir) -> No
         " prompts.custom_id and prompts.body use ${{ row.FIELD }}); put ${{ matrix.KEY }} in"
         " the job with the matrix:",
     ]
+
+
+def test_duplicate_custom_ids_beyond_the_in_memory_bound_are_found(
+    workdir: Workdir, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import functools
+
+    from reconciler.config import prompts
+    from reconciler.inputs import CustomIdIndex
+
+    monkeypatch.setattr(prompts, "CustomIdIndex", functools.partial(CustomIdIndex, 3))
+    many = [{"id": i, "question": "q", "n": 1} for i in range(50)]
+    many.insert(40, {"id": 7, "question": "again", "n": 1})
+    setup(workdir, EVAL, data__cheese_dot_jsonl=rows(*many))
+    found = [p for p in problems(workdir) if "again (first at" in p]
+    assert [p.split(": ")[0] for p in found] == ["data/cheese.jsonl:41"]
+    assert "'q-7' again (first at line 8)" in found[0]
+
+
+def test_a_prompts_job_above_the_request_limit_is_refused_until_it_can_be_split(
+    workdir: Workdir,
+) -> None:
+    setup(workdir)
+    config = (workdir.root / "reconciler.yaml").read_text()
+    (workdir.root / "reconciler.yaml").write_text(config + "limits: {max_requests_per_job: 1}\n")
+    found = problems(workdir)
+    assert len(found) == 2  # the two cheese jobs (2 rows); the wine job has one row
+    for problem in found:
+        assert problem.startswith("jobs/eval.yaml:10:13: jobs.qa-${{ matrix.model }}-")
+        assert "dataset=cheese].prompts.rows: 2 rows: prompts jobs are not split" in problem
