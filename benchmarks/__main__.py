@@ -16,7 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks import bench_apply, bench_cost, bench_inputs, bench_plan, bench_requests
+from benchmarks import (
+    bench_apply,
+    bench_cost,
+    bench_inputs,
+    bench_matrix,
+    bench_plan,
+    bench_requests,
+)
 from benchmarks.common import Row, machine, seconds, table
 
 NAMES = (
@@ -27,6 +34,7 @@ NAMES = (
     "inputs",
     "requests",
     "cost",
+    "matrix",
 )
 GROWTH_LIMIT = 13.0  # near-linear: at most 13x the time for 10x the jobs
 SPEEDUP_TARGET = 12.0
@@ -48,6 +56,7 @@ class Sizes:
     requests: tuple[int, int]  # the request-stream job, small and large
     max_requests: int  # its limits.max_requests_per_job
     repeats: int  # runs at the high parallelism (median)
+    matrix: tuple[int, int] = (1_000, 100_000)  # combinations, rows of the rows file
 
 
 FULL = Sizes(
@@ -75,6 +84,7 @@ QUICK = Sizes(
     requests=(2_000, 20_000),
     max_requests=1_000,
     repeats=1,
+    matrix=(20, 2_000),
 )
 
 
@@ -98,6 +108,7 @@ def run_all(sizes: Sizes, only: tuple[str, ...] = NAMES) -> dict[str, Any]:
         "requests": lambda: [bench_requests.run(n, sizes.max_requests) for n in sizes.requests],
         # The same sizes as the inputs benchmark: estimation beside validation.
         "cost": lambda: [bench_cost.run(mb) for mb in sizes.inputs_mb],
+        "matrix": lambda: bench_matrix.run(*sizes.matrix),
     }
     # The memory-hungry ones last, so that no benchmark runs in the heap another left.
     order = (
@@ -106,6 +117,7 @@ def run_all(sizes: Sizes, only: tuple[str, ...] = NAMES) -> dict[str, Any]:
         "inputs",
         "requests",
         "cost",
+        "matrix",
         "plan_scale",
         "plan_growth",
     )
@@ -362,6 +374,10 @@ def rows(results: dict[str, Any], *, quick: bool) -> list[Row]:
         )
     if "cost" in results:
         out.extend(_cost_rows(results["cost"]))
+    if "matrix" in results:
+        out += bench_matrix.table_rows(
+            results["matrix"], quick=quick, growth_limit=GROWTH_LIMIT, rss_limit=RSS_GROWTH_LIMIT_MB
+        )
     return out
 
 

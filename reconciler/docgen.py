@@ -157,6 +157,9 @@ def _section(title: str, schema: Schema, refs: _Refs, level: str = "##") -> list
         limits = _limits(schema)
         lines += [f"Type: {kind}" + (f" ({limits})" if limits else "") + ".", ""]
     rules = [r["errorMessage"] for r in schema.get("allOf", []) if "errorMessage" in r]
+    for r in schema.get("dependentSchemas", {}).values():
+        if "errorMessage" in r and r["errorMessage"] not in rules:
+            rules.append(r["errorMessage"])
     names = schema.get("propertyNames")
     if isinstance(names, Mapping) and not names.get("$ref"):
         limits = _limits(names)
@@ -185,6 +188,8 @@ def configuration_page() -> str:
         "#/$defs/metadata": "Metadata",
         "#/$defs/request": "Inline request",
         "#/$defs/price": "Price",
+        "#/$defs/prompts": "Prompts",
+        "#/$defs/matrix": "Matrix",
     }
     refs = _Refs(titles)
     out = [
@@ -210,6 +215,8 @@ def configuration_page() -> str:
         ("job", "Job"),
         ("metadata", "Metadata"),
         ("request", "Inline request"),
+        ("prompts", "Prompts"),
+        ("matrix", "Matrix"),
     ):
         out += _section(title, {**defs[key], "title": title}, refs)
     return "\n".join(out).rstrip() + "\n"

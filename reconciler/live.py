@@ -56,6 +56,7 @@ class LiveJob:
     commit: str | None = None  # provenance tags: the config's git commit, the plan's id
     plan_id: str | None = None
     rerun_of: str | None = None  # a re-run asked for with --replace: the job it re-ran
+    prompts_shown: str | None = None  # from the tag, as tags.encode_prompts shows it
 
     @property
     def is_active(self) -> bool:
@@ -82,10 +83,14 @@ class LiveJob:
             "inputs": None if self.inputs_shown is None else list(self.inputs_shown),
             "input_files": (
                 list(self.input_files)
-                if self.inputs_shown is None and self.requests_shown is None and self.input_files
+                if self.inputs_shown is None
+                and self.requests_shown is None
+                and self.prompts_shown is None
+                and self.input_files
                 else None
             ),
             "requests": self.requests_shown,
+            "prompts": self.prompts_shown,
         }
 
     @classmethod
@@ -134,6 +139,7 @@ class LiveJob:
             commit=_str_or_none(metadata.get(tags.COMMIT)),
             plan_id=_str_or_none(metadata.get(tags.PLAN)),
             rerun_of=_str_or_none(metadata.get(tags.RERUN_OF)),
+            prompts_shown=(str(metadata[tags.PROMPTS]) if metadata.get(tags.PROMPTS) else None),
         )
 
 

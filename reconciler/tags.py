@@ -16,6 +16,7 @@ workspace. The other tags carry what the planner needs and the API does not echo
                               the work tree differed); absent outside a git work tree
     reconciler.plan           id of the plan that created the job
     reconciler.rerun-of       the job this one re-runs on request (``--replace NAME``)
+    reconciler.prompts        prompts: "<rows path>@<sha12> template@<sha12>" (for diffs)
 
 Every key is at most 32 characters and every value at most 512 (the API's limits).
 """
@@ -39,13 +40,14 @@ CREATE_ID: Final = "reconciler.create-id"
 TIMEOUT_HOURS: Final = "reconciler.timeout-hours"
 INPUTS: Final = "reconciler.inputs"
 REQUESTS: Final = "reconciler.requests"
+PROMPTS: Final = "reconciler.prompts"
 REQUEST_MAP: Final = "reconciler.request-map"
 COMMIT: Final = "reconciler.commit"
 PLAN: Final = "reconciler.plan"
 RERUN_OF: Final = "reconciler.rerun-of"
 DIRTY_SUFFIX: Final = "-dirty"  # on a commit whose work tree differed from it
 
-ALL: Final = (WORKSPACE, JOB, SPEC, ATTEMPT, CREATE_ID, TIMEOUT_HOURS, INPUTS, REQUESTS)
+ALL: Final = (WORKSPACE, JOB, SPEC, ATTEMPT, CREATE_ID, TIMEOUT_HOURS, INPUTS, REQUESTS, PROMPTS)
 # What a plan can show per request, and where a job came from (issue 11).
 DETAIL_AND_PROVENANCE: Final = (REQUEST_MAP, COMMIT, PLAN, RERUN_OF)
 assert all(len(k) <= api.METADATA_KEY_MAX for k in (*ALL, *DETAIL_AND_PROVENANCE))
@@ -87,6 +89,16 @@ def encode_requests(spec: JobSpec) -> str | None:
     return f"{count} request{'s' if count != 1 else ''}, sha256:{digest}"
 
 
+def encode_prompts(spec: JobSpec) -> str | None:
+    """A prompts job's rows and templates as shown in diffs; None for other jobs."""
+    if spec.prompts is None:
+        return None
+    shown = spec.prompts.short
+    if len(shown) <= api.METADATA_VALUE_MAX:
+        return shown
+    return f"{spec.prompts.rows.lines} rows, sha256:{spec.prompts.digest[:12]}"
+
+
 def build(
     workspace: str,
     spec: JobSpec,
@@ -114,6 +126,9 @@ def build(
         request_map = requestmap.encode(spec.requests or [])
         if request_map is not None:
             tags[REQUEST_MAP] = request_map
+    shown_prompts = encode_prompts(spec)
+    if shown_prompts is not None:
+        tags[PROMPTS] = shown_prompts
     tags.update(provenance or {})
     return tags
 
@@ -143,4 +158,5 @@ def desired_fields(spec: JobSpec) -> dict[str, Any]:
         "inputs": None if shown_inputs is None else json.loads(_inputs_tag(shown_inputs)),
         "input_files": list(spec.input_files) if spec.input_files else None,
         "requests": encode_requests(spec),
+        "prompts": encode_prompts(spec),
     }

@@ -88,7 +88,7 @@ def test_the_table_has_every_benchmark_and_no_missed_target(results: dict[str, A
     assert not [r for r in rows if r.met is False]
     text = table(rows)
     names = ("plan at scale", "planner growth", "apply throughput", "rate limit", "inputs")
-    for name in (*names, "request stream"):
+    for name in (*names, "request stream", "matrix + prompts"):
         assert name in text
     # Timings are not judged at toy sizes.
     assert all(r.met is None for r in rows if "speed-up" in r.measure or "growth" in r.measure)
@@ -99,3 +99,12 @@ def test_the_command_prints_the_table(capsys: pytest.CaptureFixture[str]) -> Non
     out = capsys.readouterr().out
     assert out.startswith("reconciler benchmarks, quick")
     assert "planner growth" in out and "targets met, 0 missed." in out
+
+
+def test_the_matrix_benchmark_validates_every_expanded_job(results: dict[str, Any]) -> None:
+    r = results["matrix"]
+    combinations, rows = bench.QUICK.matrix
+    assert r["load_big"]["jobs"] == r["load_plain"]["jobs"] == combinations
+    assert r["load_big"]["requests"] == r["load_plain"]["requests"] == combinations * rows
+    assert r["load_small"]["requests"] == combinations * r["small_rows"]
+    assert r["generate"]["requests"] == rows

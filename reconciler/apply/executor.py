@@ -330,6 +330,8 @@ class Executor:
         assert spec is not None and create_id is not None and change.attempt is not None
         if spec.inputs:
             input_files = [self.uploader.ensure(item) for item in spec.inputs]
+        elif spec.prompts is not None:
+            input_files = [self.uploader.ensure_prompts(spec.prompts)]
         else:
             input_files = list(spec.input_files)
         # A re-run on request names the job it re-runs (its run starts there, see planner).

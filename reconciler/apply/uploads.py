@@ -3,11 +3,19 @@
 A local input is uploaded under a name that carries the SHA-256 of its bytes
 (``reconciler-<sha256>.jsonl``). Before uploading, the Files API is searched for that name:
 a file whose bytes are already there is reused, never sent twice, across runs and machines.
+
+The requests of a ``prompts:`` job are generated first, streaming, into a file created
+exclusively under ``<root>/.reconciler/cache/`` (readable by its owner only), named by the
+digest of its bytes and then uploaded exactly like a local input (verified by that digest
+before it is sent); the file is removed afterwards. The same spec always generates the
+same bytes, so a second apply finds the upload and sends nothing.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
+import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -15,7 +23,8 @@ from concurrent.futures import Future
 from pathlib import Path
 
 from reconciler.client import MistralClient
-from reconciler.config.model import LocalInput
+from reconciler.config.model import LocalInput, PromptSource
+from reconciler.config.prompts import iter_request_lines
 from reconciler.errors import ReconcilerError, UnknownOutcome
 
 PURPOSE = "batch"
@@ -63,16 +72,24 @@ class Uploader:
 
     def ensure(self, item: LocalInput) -> str:
         """The file id holding ``item``'s bytes, uploading them if no such file exists."""
+        return self._once(item.sha256, lambda: self._ensure(item))
+
+    def ensure_prompts(self, source: PromptSource) -> str:
+        """The file id holding the requests generated from ``source``, generating and
+        uploading them if no such file exists (once per apply for jobs sharing them)."""
+        return self._once("prompts:" + source.digest, lambda: self._ensure_prompts(source))
+
+    def _once(self, key: str, make: Callable[[], str]) -> str:
         with self._lock:
-            future = self._futures.get(item.sha256)
+            future = self._futures.get(key)
             owner = future is None
             if future is None:
                 future = Future()
-                self._futures[item.sha256] = future
+                self._futures[key] = future
         if not owner:
             return future.result()
         try:
-            file_id = self._ensure(item)
+            file_id = make()
         except BaseException as err:
             future.set_exception(err)
             raise
@@ -109,6 +126,36 @@ class Uploader:
                 self.uploaded.append(item.sha256)
             return str(uploaded["id"])
         raise AssertionError("unreachable")
+
+    def _ensure_prompts(self, source: PromptSource) -> str:
+        cache = self._cache_folder()
+        tmp = cache / f"prompts-{secrets.token_hex(8)}.jsonl.tmp"
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+        fd = os.open(tmp, flags, 0o600)
+        try:
+            digest = hashlib.sha256()
+            size = lines = 0
+            with os.fdopen(fd, "wb") as fh:
+                for line in iter_request_lines(self._root, source):
+                    digest.update(line)
+                    fh.write(line)
+                    size += len(line)
+                    lines += 1
+            rel = tmp.relative_to(self._root).as_posix()
+            return self._ensure(LocalInput(rel, digest.hexdigest(), size, lines))
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def _cache_folder(self) -> Path:
+        """``<root>/.reconciler/cache``, made if missing; never through a symlink (the
+        folders could come from a pull request)."""
+        folder = self._root
+        for part in (".reconciler", "cache"):
+            folder = folder / part
+            if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+                raise ReconcilerError(f"{folder} must be a folder, not a symlink or a file")
+            folder.mkdir(mode=0o700, exist_ok=True)
+        return folder
 
     def _local_path(self, item: LocalInput) -> Path:
         # The loader already refused paths outside the root; a saved plan file is checked

@@ -2,18 +2,24 @@
 
 The steps, each collecting problems rather than stopping at the first:
 
-1. ``reconciler.yaml`` (required) is parsed and checked against ``config.schema.json``;
+1. ``reconciler.yaml`` (required) is parsed, its ``matrix:`` entries are expanded
+   (:mod:`reconciler.config.expansion`), and it is checked against ``config.schema.json``;
 2. the ``include`` globs (default ``jobs/**/*.yaml``) are expanded, sorted, and every job
-   file is parsed and checked against ``jobs.schema.json``;
+   file is parsed, expanded and checked against ``jobs.schema.json``;
 3. job names must be unique across ``reconciler.yaml`` and every job file;
 4. ``defaults`` are merged under each job. A job's own fields win and ``metadata`` is merged
    key by key. ``model``/``agent_id`` are one group and ``inputs``/``input_files``/
-   ``requests`` another: a job that sets any field of a group takes none of that group
+   ``requests``/``prompts`` another: a job that sets any field of a group takes none of that group
    from ``defaults``, so an agent job is not broken by a default model;
 5. after the merge each job needs an endpoint, exactly one of model/agent_id and exactly
    one input source; relative ``inputs`` are resolved against the file naming them, must be
    regular files inside the root, and are validated and hashed (:mod:`reconciler.inputs`);
-   inline ``requests`` need unique custom_ids.
+   inline ``requests`` need unique custom_ids; ``prompts`` rows files are checked
+   against their templates (:func:`reconciler.config.prompts.check_rows`), once per
+   rows file and custom_id template however many jobs of a matrix share them.
+
+Problems of a job expanded from a matrix are located at its entry and name the entry and
+the combination (``jobs.qa-${{ matrix.model }} [model=mistral-small-latest].model``).
 
 Any problem raises :class:`~reconciler.errors.ConfigError` with all of them, each at
 ``file:line:column`` (files shown relative to the working folder).
@@ -22,6 +28,7 @@ Any problem raises :class:`~reconciler.errors.ConfigError` with all of them, eac
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -29,7 +36,8 @@ from pathlib import Path
 from typing import Any, Final
 
 from reconciler import api
-from reconciler.config import paths
+from reconciler.config import paths, rows
+from reconciler.config.expansion import expand_doc
 from reconciler.config.model import (
     DEFAULT_SERVER,
     DesiredState,
@@ -38,9 +46,11 @@ from reconciler.config.model import (
     LocalInput,
     OnChange,
     PriceOverride,
+    PromptSource,
     Safety,
     canonical_json,
 )
+from reconciler.config.prompts import check_rows, compile_templates
 from reconciler.config.schema import SchemaKind, validate_paths
 from reconciler.config.yamlload import FieldPath, YamlDoc, format_path, parse_file
 from reconciler.errors import ConfigError, Location, Problem
@@ -51,8 +61,17 @@ from reconciler.stream.sources import inline_positioned
 
 CONFIG_FILE: Final = "reconciler.yaml"
 DEFAULT_INCLUDE: Final = ("jobs/**/*.yaml",)
-_GROUPS: Final = (("model", "agent_id"), ("inputs", "input_files", "requests"))
+_GROUPS: Final = (("model", "agent_id"), ("inputs", "input_files", "requests", "prompts"))
 _SOURCES: Final = _GROUPS[1]
+
+
+def _mentions_templates(path: Path) -> bool:
+    """Whether a YAML file's text holds ``${{`` (read again: a memchr-speed scan, far
+    cheaper than walking every value of a file of 10,000 jobs)."""
+    try:
+        return b"${{" in path.read_bytes()
+    except OSError:
+        return True
 
 
 def load(root: Path) -> DesiredState:
@@ -72,6 +91,7 @@ class _Doc:
     doc: YamlDoc
     path: Path  # lexical absolute path of the file
     broken: list[FieldPath] = field(default_factory=list)
+    labels: dict[str, str] = field(default_factory=dict)  # expanded job -> entry [combination]
 
     def is_broken(self, prefix: FieldPath) -> bool:
         n = len(prefix)
@@ -114,6 +134,10 @@ class _Load:
         self.files: list[str] = []
         self._input_cache: dict[tuple[InputFile, ...], JobInputs] = {}
         self.limits = Limits()  # read from reconciler.yaml before any job is resolved
+        # rows file, format, custom_id template, fields used -> (rows, had problems)
+        self._rows_cache: dict[tuple[Path, str, str, tuple[str, ...]], tuple[LocalInput, bool]] = {}
+        self.labels: dict[str, str] = {}  # job name -> its matrix entry and combination
+        self.final: set[Problem] = set()  # problems whose field needs no label
 
     def problem(self, location: Location, fld: str, message: str) -> None:
         self.problems.append(Problem(location, fld, message))
@@ -144,8 +168,11 @@ class _Load:
             kind_of = "a list" if isinstance(result.doc.value, list) else "a single value"
             self.problem(result.doc.locate(()), "", f"must be a mapping {what}, not {kind_of}")
             return None
-        doc = _Doc(result.doc, path)
-        for fpath, problem in validate_paths(result.doc, kind):
+        expansion = expand_doc(result.doc, templated=_mentions_templates(path))
+        self.problems.extend(expansion.problems)
+        self.final.update(expansion.problems)  # they name their combinations already
+        doc = _Doc(expansion.doc, path, labels=expansion.labels)
+        for fpath, problem in validate_paths(expansion.doc, kind):
             doc.broken.append(fpath)
             self.problems.append(problem)
         return doc
@@ -198,15 +225,21 @@ class _Load:
                 job = _Job(name, doc, value)
                 first = seen.get(name)
                 if first is not None:
-                    self.problem(
+                    label, first_label = doc.labels.get(name), first.doc.labels.get(name)
+                    collision = Problem(
                         job.key,
-                        format_path(job.path),
-                        f"job {name!r} is already defined at {first.key};"
-                        " job names must be unique across the config root",
+                        f"jobs.{label}" if label else format_path(job.path),
+                        f"job {name!r} is already defined at {first.key}"
+                        + (f" (by jobs.{first_label})" if first_label else "")
+                        + "; job names must be unique across the config root",
                     )
+                    self.problems.append(collision)
+                    self.final.add(collision)
                     continue
                 seen[name] = job
                 jobs.append(job)
+                if name in doc.labels:
+                    self.labels[name] = doc.labels[name]
         return jobs
 
     def merge(self, job: _Job, config: _Doc) -> tuple[dict[str, Any], dict[str, _Origin]]:
@@ -251,12 +284,13 @@ class _Load:
                 job.key,
                 here,
                 "needs an input source: inputs (local JSONL files), input_files (uploaded"
-                " file ids) or requests (inline)",
+                " file ids), requests (inline) or prompts (generated from rows)",
             )
             ok = False
         checked = self.inputs(job, spec, origins)
         self.inline_requests(job, spec, origins)
-        if not ok or checked is None:
+        prompts = self.prompts(spec, origins) if "prompts" in spec else None
+        if not ok or checked is None or ("prompts" in spec and prompts is None):
             return None
         inputs, shards = checked
         requests_json = None
@@ -287,10 +321,12 @@ class _Load:
             history_limit=(
                 None if spec.get("history_limit") is None else int(spec["history_limit"])
             ),
+            prompts=prompts,
             source=job.key,
             model_source=origins["model"].locate() if "model" in origins else None,
             model_field=origins["model"].field() if "model" in origins else "",
             shards=shards,
+            origin=self.labels.get(job.name, ""),
         )
 
     def inline_shards(
@@ -368,6 +404,68 @@ class _Load:
         self.problems.extend(checked.problems)
         return None if checked.problems else (checked.locals, checked.shards)
 
+    def prompts(
+        self, spec: Mapping[str, Any], origins: Mapping[str, _Origin]
+    ) -> PromptSource | None:
+        """The job's ``prompts:`` with its rows checked; None when anything is unusable."""
+        value = spec["prompts"]
+        origin = origins["prompts"]
+        ok = True
+        resolved = paths.resolve_inside(self.root, origin.doc.path.parent, value["rows"])
+        if isinstance(resolved, str):
+            message = resolved.replace("input files must", "rows files must")
+            self.problem(origin.locate("rows"), origin.field("rows"), message)
+            ok = False
+        fmt = rows.row_format(value["rows"])
+        if fmt is None:
+            self.problem(
+                origin.locate("rows"),
+                origin.field("rows"),
+                "rows files are JSONL (.jsonl) or CSV (.csv), named by their extension",
+            )
+            ok = False
+        templates, found = compile_templates(value["custom_id"], value["body"])
+        for path, message in found:
+            self.problem(origin.locate(*path), origin.field(*path), message)
+        if not ok or templates is None or isinstance(resolved, str) or fmt is None:
+            return None
+        real, rel = resolved
+        custom_id = templates.custom_id.canonical()
+        key = (real, fmt, custom_id, tuple(sorted(templates.fields)))
+        if key not in self._rows_cache:
+            local, problems = check_rows(
+                real,
+                fmt,
+                templates,
+                rel=rel,
+                shown=paths.shown(self.root / rel),
+                field_name=lambda path: origin.field(*path),
+            )
+            self._rows_cache[key] = (local, bool(problems))
+            self.problems.extend(problems)  # once, even when many jobs share the rows
+        local, failed = self._rows_cache[key]
+        if failed:
+            return None
+        if local.lines > self.limits.max_requests_per_job:
+            # Generated requests are not cut into shards yet (the shard cutter takes
+            # request lines; wiring prompts into it is the next step): say so, rather
+            # than let the API refuse the job at apply.
+            self.problem(
+                origin.locate("rows"),
+                origin.field("rows"),
+                f"{local.lines:,} rows: prompts jobs are not split into shards yet, so at most"
+                f" limits.max_requests_per_job ({self.limits.max_requests_per_job:,}) rows",
+            )
+            return None
+        if local.path != rel:  # the same bytes reached through another path
+            local = LocalInput(rel, local.sha256, local.size, local.lines)
+        return PromptSource(
+            rows=local,
+            format=fmt,
+            custom_id=custom_id,
+            body_json=canonical_json(templates.canonical_body()),
+        )
+
     def inline_requests(
         self, job: _Job, spec: Mapping[str, Any], origins: Mapping[str, _Origin]
     ) -> None:
@@ -414,6 +512,21 @@ class _Load:
             out.append((model, PriceOverride(**values, source=config.doc.locate_key(path))))
         return tuple(sorted(out, key=lambda item: item[0]))
 
+    def labelled(self, problem: Problem) -> Problem:
+        """``problem`` with an expanded job's name in its field replaced by the job's
+        entry and combination, so that it reads as what was written."""
+        if not self.labels or not problem.field.startswith("jobs."):
+            return problem
+        after = problem.field[len("jobs.") :]
+        head = re.split(r"[.\[]", after, maxsplit=1)[0]
+        candidates = [head] if head in self.labels else []
+        candidates += [n for n in self.labels if "." in n]  # a name may hold '.'
+        for name in candidates:
+            rest = after[len(name) :]
+            if after.startswith(name) and (not rest or rest[0] in ".["):
+                return Problem(problem.location, f"jobs.{self.labels[name]}{rest}", problem.message)
+        return problem
+
     # -- the whole root ------------------------------------------------------------------
 
     def run(self) -> tuple[DesiredState | None, list[Problem]]:
@@ -448,7 +561,7 @@ class _Load:
             if spec is not None:
                 specs.append(spec)
         prices = self.prices(config)
-        problems = sorted(set(self.problems))
+        problems = sorted({p if p in self.final else self.labelled(p) for p in self.problems})
         if problems:
             return None, problems
         value = config.doc.value

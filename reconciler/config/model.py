@@ -38,6 +38,48 @@ class LocalInput:
         return f"{self.path}@{self.sha256[:12]}"
 
 
+@dataclass(frozen=True)
+class PromptSource:
+    """``prompts:``: requests generated from the rows of a local JSONL or CSV file.
+
+    ``rows`` is the rows file as checked by the loader (``lines`` = number of rows, one
+    request each). The templates are stored in canonical form (every ``${{ … }}`` spelt
+    one way, see :meth:`reconciler.config.templates.Template.canonical`), so that the
+    digest covers what the requests are, not how the YAML was written."""
+
+    rows: LocalInput
+    format: str  # "jsonl" | "csv"
+    custom_id: str  # canonical template text
+    body_json: str  # canonical JSON of the body template (template strings canonical)
+
+    @property
+    def body(self) -> dict[str, Any]:
+        loaded: dict[str, Any] = json.loads(self.body_json)
+        return loaded
+
+    def identity(self) -> dict[str, Any]:
+        """What the generated requests are a function of: the rows' bytes (not their
+        path), how they are read, and the templates."""
+        return {
+            "rows": self.rows.sha256,
+            "format": self.format,
+            "custom_id": self.custom_id,
+            "body": self.body,
+        }
+
+    @cached_property
+    def digest(self) -> str:
+        return hashlib.sha256(canonical_json(self.identity()).encode()).hexdigest()
+
+    @property
+    def short(self) -> str:
+        """How the plan shows it: ``data/cheese.jsonl@1a2b3c4d5e6f template@9f8e7d6c5b4a``."""
+        template = hashlib.sha256(
+            canonical_json([self.format, self.custom_id, self.body]).encode()
+        ).hexdigest()
+        return f"{self.rows.short} template@{template[:12]}"
+
+
 def canonical_json(value: Any) -> str:
     """The one JSON encoding used for digests: key order and whitespace never matter."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -47,7 +89,7 @@ def canonical_json(value: Any) -> str:
 class JobSpec:
     """One desired job, with ``defaults`` merged in and paths resolved.
 
-    Exactly one of ``inputs`` / ``input_files`` / ``requests_json`` is non-empty, and
+    Exactly one of ``inputs`` / ``input_files`` / ``requests_json`` / ``prompts`` is set, and
     exactly one of ``model`` / ``agent_id`` is set (the loader guarantees both).
     """
 
@@ -65,6 +107,7 @@ class JobSpec:
     on_change: OnChange = OnChange.REPLACE
     prevent_destroy: bool = False
     history_limit: int | None = None  # None: keep every superseded finished version
+    prompts: PromptSource | None = None  # requests generated from rows (``prompts:``)
     source: Location = field(default=Location("<unknown>"), compare=False)
     # Where ``model`` was written (the job, or ``defaults:``), for errors about the model.
     model_source: Location | None = field(default=None, compare=False)
@@ -72,6 +115,9 @@ class JobSpec:
     # Empty unless the job is split (reconciler.stream.shards): then its shards, in order.
     # Not part of identity(): each shard has its own (stream.shards.shard_spec).
     shards: tuple[Shard, ...] = ()
+    # For a job expanded from a matrix: its entry and combination, as messages name it
+    # ("qa-${{ matrix.model }} [model=mistral-small-latest]"); "" for a written job.
+    origin: str = field(default="", compare=False)
 
     @property
     def metadata_dict(self) -> dict[str, str]:
@@ -91,6 +137,8 @@ class JobSpec:
             return len(json.loads(self.requests_json))
         if self.inputs:
             return sum(i.lines for i in self.inputs)
+        if self.prompts is not None:
+            return self.prompts.rows.lines
         return None
 
     def identity(self) -> dict[str, Any]:
@@ -104,7 +152,7 @@ class JobSpec:
         return identity
 
     def _identity(self, *, requests: Any) -> dict[str, Any]:
-        return {
+        identity: dict[str, Any] = {
             "endpoint": self.endpoint,
             "model": self.model,
             "agent_id": self.agent_id,
@@ -114,6 +162,11 @@ class JobSpec:
             "metadata": dict(self.metadata),
             "timeout_hours": self.timeout_hours,
         }
+        # Only present for prompts jobs, so that every other job's digest is unchanged.
+        # (A prompts job has no inline requests: the splice in ``digest`` never runs.)
+        if self.prompts is not None:
+            identity["prompts"] = self.prompts.identity()
+        return identity
 
     @cached_property
     def digest(self) -> str:

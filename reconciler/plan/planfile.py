@@ -24,7 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from reconciler import __version__, fileio, requestmap
 from reconciler.api import Status
-from reconciler.config.model import JobSpec, LocalInput, OnChange, canonical_json
+from reconciler.config.model import JobSpec, LocalInput, OnChange, PromptSource, canonical_json
 from reconciler.errors import Location, ReconcilerError, StalePlanError
 from reconciler.live import LiveJob
 from reconciler.plan.model import (
@@ -298,7 +298,27 @@ def _spec_out(spec: JobSpec) -> dict[str, Any]:
         "prevent_destroy": spec.prevent_destroy,
         "history_limit": spec.history_limit,
         "source": [spec.source.file, spec.source.line, spec.source.column],
+        **({} if spec.prompts is None else {"prompts": _prompts_out(spec.prompts)}),
     }
+
+
+def _prompts_out(prompts: PromptSource) -> dict[str, Any]:
+    rows = prompts.rows
+    return {
+        "rows": {"path": rows.path, "sha256": rows.sha256, "size": rows.size, "lines": rows.lines},
+        "format": prompts.format,
+        "custom_id": prompts.custom_id,
+        "body": prompts.body,
+    }
+
+
+def _prompts_in(r: _Reader, raw: dict[str, Any]) -> PromptSource:
+    return PromptSource(
+        rows=_input_in(r, r.get(raw, "rows", dict)),
+        format=r.get(raw, "format", str),
+        custom_id=r.get(raw, "custom_id", str),
+        body_json=canonical_json(r.get(raw, "body", dict)),
+    )
 
 
 def _ref_out(ref: JobRef | None) -> dict[str, Any] | None:
@@ -507,6 +527,7 @@ def _spec_in(r: _Reader, raw: dict[str, Any]) -> JobSpec:
         on_change=r.enum(raw, "on_change", OnChange),
         prevent_destroy=r.get(raw, "prevent_destroy", bool),
         history_limit=r.opt(raw, "history_limit", int),
+        prompts=None if raw.get("prompts") is None else _prompts_in(r, r.get(raw, "prompts", dict)),
         source=Location(source[0], int(source[1]), int(source[2])),
     )
     if spec.digest != r.get(raw, "digest", str):

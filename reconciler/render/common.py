@@ -201,6 +201,10 @@ def _spec_rows(spec: JobSpec) -> list[tuple[str, str, list[Line]]]:
     if spec.requests_json is not None:
         count = spec.request_count or 0
         rows.append(("+", "requests", _one(f"({count} inline request{'s' if count != 1 else ''})")))
+    if spec.prompts is not None:
+        count = spec.prompts.rows.lines
+        shown = f"{spec.prompts.short} ({count} request{'s' if count != 1 else ''})"
+        rows.append(("+", "prompts", _one(value(shown))))
     if spec.metadata:
         rows.append(("+", "metadata", _whole("+", spec.metadata_dict)))
     rows.append(("+", "timeout_hours", _one(str(spec.timeout_hours))))

@@ -130,6 +130,8 @@ def _spec(spec: JobSpec | None) -> dict[str, Any] | None:
         source = "inputs"
     elif spec.requests_json is not None:
         source = "requests"
+    elif spec.prompts is not None:
+        source = "prompts"
     else:
         source = "input_files"
     return {

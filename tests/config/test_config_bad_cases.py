@@ -315,13 +315,16 @@ CASES = [
         job("    timeout_hours: 2\n"),
         (
             "jobs/a.yaml:2:3: jobs.x: needs an input source: inputs (local JSONL files),"
-            " input_files (uploaded file ids) or requests (inline)",
+            " input_files (uploaded file ids), requests (inline) or prompts (generated from rows)",
         ),
     ),
     Case(
         "job-two-input-sources",
         job(f"    input_files: [{UUID}]\n" + REQ),
-        ("jobs/a.yaml:2:3: jobs.x: set only one input source: inputs, input_files or requests",),
+        (
+            "jobs/a.yaml:2:3: jobs.x: set only one input source: inputs, input_files, requests"
+            " or prompts",
+        ),
     ),
     Case(
         "job-no-endpoint-anywhere",

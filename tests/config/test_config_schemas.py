@@ -13,6 +13,7 @@ import pytest
 from config.helpers import Workdir
 from reconciler import api, tags
 from reconciler.config.loader import load
+from reconciler.config.prompts import iter_request_lines
 from reconciler.config.schema import load_schema, schema_text
 
 REPO = Path(__file__).resolve().parents[2]
@@ -173,9 +174,9 @@ def test_examples_validate(workdir: Workdir, tmp_path: Path) -> None:
     shutil.copytree(EXAMPLES, root)
     result = workdir.cli("-C", str(root), "validate")
     assert result.exit_code == 0, result.output
-    assert (
-        result.stdout
-        == "Configuration is valid: 6 jobs in 5 files (workspace support-analytics).\n"
+    assert result.stdout == (
+        "Configuration is valid: 10 jobs (4 from matrices) in 6 files"
+        " (workspace support-analytics).\n"
     )
 
 
@@ -183,13 +184,18 @@ def test_examples_cover_every_input_source_and_body_shape() -> None:
     state = load(EXAMPLES)
     assert state.server == "local"
     jobs = state.by_name()
-    assert 4 <= len(jobs) <= 6
+    assert 4 <= len(jobs) <= 12
     assert {j.endpoint for j in jobs.values()} >= set(REQUIRED_BODY_FIELD)
     assert any(j.inputs for j in jobs.values())
     assert any(j.requests_json for j in jobs.values())
+    assert any(j.prompts for j in jobs.values())
     for job in jobs.values():
         field = REQUIRED_BODY_FIELD[job.endpoint]
         bodies = [r["body"] for r in job.requests or []]
+        if job.prompts is not None:
+            bodies += [
+                json.loads(line)["body"] for line in iter_request_lines(EXAMPLES, job.prompts)
+            ]
         for local in job.inputs:
             with (EXAMPLES / local.path).open() as fh:
                 bodies += [json.loads(line)["body"] for line in fh if line.strip()]

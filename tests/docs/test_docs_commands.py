@@ -190,10 +190,13 @@ def test_readme_commands_work_as_written(doc_runs: dict[str, DocRun]) -> None:
     run = doc_runs["readme"]
     out, repo = run.output(), run.repo
 
-    assert "Plan: 6 to create, 0 to replace, 0 to cancel, 0 to delete." in out
-    assert "Apply complete: 6 created, 0 replaced, 0 cancelled, 0 deleted." in out
-    assert "6 jobs finished: 6 succeeded." in out
-    assert "Configuration is valid: 6 jobs in 5 files (workspace support-analytics)." in out
+    assert "Plan: 10 to create, 0 to replace, 0 to cancel, 0 to delete." in out
+    assert "Apply complete: 10 created, 0 replaced, 0 cancelled, 0 deleted." in out
+    assert "10 jobs finished: 10 succeeded." in out
+    assert (
+        "Configuration is valid: 10 jobs (4 from matrices) in 6 files"
+        " (workspace support-analytics)." in out
+    )
     assert "plan exit code" not in out  # the quickstart says plan exits 0 after the install
     assert "Emulator listening on http://127.0.0.1:8765" in out
     assert out.count("ticket-triage           ") >= 2  # status, in-process and served

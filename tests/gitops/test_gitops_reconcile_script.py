@@ -47,14 +47,14 @@ def test_pull_request_plan_then_merge_apply(ci_repo: CiRepo) -> None:
     assert (out / "exitcode").read_text().strip() == "2"  # changes: fine on a PR
     comment = (out / "comment.md").read_text()
     assert comment.splitlines()[0] == MARKER
-    assert "**Plan: 6 to create, 0 to replace, 0 to cancel, 0 to delete.**" in comment
+    assert "**Plan: 10 to create, 0 to replace, 0 to cancel, 0 to delete.**" in comment
     # The log has the full text plan (the comment may be capped), also kept as plan.txt.
-    assert "Plan: 6 to create, 0 to replace, 0 to cancel, 0 to delete." in planned.stdout
+    assert "Plan: 10 to create, 0 to replace, 0 to cancel, 0 to delete." in planned.stdout
     assert (
         (out / "plan.txt")
         .read_text()
         .strip()
-        .endswith("Plan: 6 to create, 0 to replace, 0 to cancel, 0 to delete.")
+        .endswith("Plan: 10 to create, 0 to replace, 0 to cancel, 0 to delete.")
     )
     tree = (out / "tree").read_text().strip()
     assert len(tree) == 40
@@ -67,7 +67,7 @@ def test_pull_request_plan_then_merge_apply(ci_repo: CiRepo) -> None:
 
     applied = ci_repo.reconcile("apply")
     assert applied.returncode == 0, applied.stderr
-    assert "Apply complete: 6 created, 0 replaced, 0 cancelled, 0 deleted." in applied.stdout
+    assert "Apply complete: 10 created, 0 replaced, 0 cancelled, 0 deleted." in applied.stdout
     # main was planned again first, and that plan meant the reviewed one (its create ids
     # and the time it was made differ: compared by meaning, not bytes).
     steps = [line for line in applied.stderr.splitlines() if line.startswith("==> ")]
@@ -82,7 +82,7 @@ def test_pull_request_plan_then_merge_apply(ci_repo: CiRepo) -> None:
     creates = [
         e for e in request_log(url) if e["method"] == "POST" and e["path"] == "/v1/batch/jobs"
     ]
-    assert len(creates) == 6
+    assert len(creates) == 10
 
     # The same reviewed plan applied twice is stale: exit 4, a clear message, and no
     # request that writes.
