@@ -155,7 +155,7 @@ def applied_examples(tmp_path_factory: pytest.TempPathFactory) -> Path:
         emulator.advance(86400)
     finished = CliRunner().invoke(cli, ["-C", str(root), "wait", "--timeout", "30"])
     assert finished.exit_code == 0, finished.output
-    assert "6 jobs finished: 6 succeeded." in finished.output
+    assert "10 jobs finished: 10 succeeded." in finished.output
     # One job changes spec: the plan then has a diff to colour.
     jobs = root / "jobs" / "support.yaml"
     jobs.write_text(jobs.read_text().replace("timeout_hours: 12", "timeout_hours: 13"))
