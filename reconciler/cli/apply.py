@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 import click
@@ -10,9 +11,11 @@ from reconciler.apply.executor import Executor, Settings
 from reconciler.cli.context import Globals, get_globals
 from reconciler.cli.echo import shown
 from reconciler.cli.plan import (
+    allow_cost_option,
     allow_destroy_option,
     guard_error,
     make_plan,
+    rechecked,
     render,
     selection_of,
     selection_options,
@@ -141,6 +144,7 @@ def follow(g: Globals, client: MistralClient, workspace: str, names: list[str]) 
 @click.option("--wait", is_flag=True, help="Then follow the jobs until they finish.")
 @selection_options()
 @allow_destroy_option
+@allow_cost_option
 def apply_command(
     planfile_path: Path | None,
     auto_approve: bool,
@@ -150,6 +154,7 @@ def apply_command(
     excludes: tuple[str, ...],
     replace: tuple[str, ...],
     allow_destroy: int | None,
+    allow_cost: Decimal | None,
 ) -> None:
     """Create, cancel and delete jobs until live state matches the configuration.
 
@@ -164,18 +169,30 @@ def apply_command(
       reconciler -C evals apply --auto-approve --wait      # CI
       reconciler -C evals apply evals.tfplan               # a reviewed, saved plan
       reconciler -C evals apply --target cheese-eval       # only that job
+      reconciler -C evals apply --allow-cost=80            # above safety.max_cost, up to $80
     """
     g = get_globals()
     selection = selection_of(targets, excludes, replace)
     if planfile_path is not None:
-        for flag, given in (("--allow-destroy", allow_destroy is not None), *_flags(selection)):
+        given_flags = [
+            ("--allow-destroy", allow_destroy is not None),
+            ("--allow-cost", allow_cost is not None),
+            *_flags(selection),
+        ]
+        for flag, given in given_flags:
             if given:
                 raise click.UsageError(f"{flag} is saved in the plan file; plan again to change it")
         apply_saved(g, planfile_path, parallelism=parallelism, wait=wait)
         return
     desired = load_desired(g)
     with connect(g, desired) as client:
-        planned = make_plan(desired, client, allow_destroy=allow_destroy, selection=selection)
+        planned = make_plan(
+            desired,
+            client,
+            allow_destroy=allow_destroy,
+            selection=selection,
+            allow_cost=allow_cost,
+        )
         p = planned.plan
         click.echo(render(p, "text", g))
         if p.blocked:
@@ -197,7 +214,7 @@ def apply_saved(g: Globals, path: Path, *, parallelism: int, wait: bool) -> None
             )
         live = read_live_state(client, saved.plan.workspace)
         planfile.ensure_fresh(saved, live.jobs)
-        p = saved.plan
+        p = rechecked(saved.plan, g.root, saved.context.prices)
         check_models(client, (c.spec for c in p.changes if c.spec is not None))
         click.echo(render(p, "text", g))
         if p.blocked:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import sys
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar, cast
 
@@ -14,13 +15,15 @@ import click
 from reconciler.cli.context import Globals, get_globals
 from reconciler.cli.session import check_models, connect, load_desired
 from reconciler.client import MistralClient
-from reconciler.config.model import DesiredState
+from reconciler.config.model import DesiredState, PriceOverride
 from reconciler.connect import resolve_server
+from reconciler.cost.money import parse_usd
 from reconciler.errors import ExitCode, GuardError, ReconcilerError
+from reconciler.estimates import moved, price_table, recheck, with_estimate
 from reconciler.live import LiveState, read_live_state
 from reconciler.plan import planfile
 from reconciler.plan.linecount import LineDigests, TooLarge, added_removed, with_line_counts
-from reconciler.plan.model import Plan
+from reconciler.plan.model import Budget, Plan
 from reconciler.plan.planner import Policy, plan
 from reconciler.plan.selection import Selection, resolve
 from reconciler.provenance import git_commit
@@ -50,6 +53,33 @@ allow_destroy_option = click.option(
     metavar="N",
     help="Accept a plan that cancels or deletes exactly N live jobs (beyond "
     "safety.max_destroy, or every managed job). prevent_destroy still applies.",
+)
+
+
+class Amount(click.ParamType):  # type: ignore[type-arg]
+    """An amount of dollars (``12.40``, ``$12.40``), read by ``cost.money.parse_usd``."""
+
+    name = "amount"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> Decimal:
+        if isinstance(value, Decimal):
+            return value
+        try:
+            return parse_usd(str(value))
+        except ValueError as err:
+            self.fail(str(err), param, ctx)
+
+
+# Shared by plan and apply (destroy creates nothing, so it costs nothing).
+allow_cost_option = click.option(
+    "--allow-cost",
+    type=Amount(),
+    default=None,
+    metavar="AMOUNT",
+    help="Accept a plan whose estimated cost (USD) is above safety.max_cost, up to AMOUNT"
+    " (e.g. 12.40). A model without a price still blocks: give it one under prices:.",
 )
 
 
@@ -114,9 +144,11 @@ def make_plan(
     allow_destroy: int | None,
     destroy: bool = False,
     selection: Selection | None = None,
+    allow_cost: Decimal | None = None,
 ) -> Planned:
-    """Plan against fresh live state; create ids, the plan's id and the config's commit
-    are filled in, ready to save or apply."""
+    """Plan against fresh live state; create ids, the plan's id, the config's commit and
+    the estimate of what the creates cost (checked against safety.max_cost) are filled
+    in, ready to save or apply."""
     selection = selection or Selection()
     if destroy and selection.replace:
         raise SelectionError("--replace re-runs jobs; it cannot be combined with destroy")
@@ -139,7 +171,26 @@ def make_plan(
         plan_id=str(uuid.uuid4()), commit=git_commit(Path(desired.root), read)
     )
     planned = count_input_lines(client, planned, live, Path(desired.root))
+    planned = estimated(planned, desired, allow_cost)
     return Planned(desired, policy, live, planned)
+
+
+def rechecked(p: Plan, root: Path, prices: Sequence[tuple[str, PriceOverride]]) -> Plan:
+    """A saved plan, its budget checked again against a fresh estimate of its changes
+    (the file is untrusted; prices move with upgrades). It keeps the estimate it was
+    reviewed with; a fresh amount that differs is said on stderr."""
+    checked, fresh = recheck(p, root, price_table(prices))
+    note = moved(p.cost, fresh)
+    if note is not None:
+        click.echo(f"Note: {note}.", err=True)
+    return checked
+
+
+def estimated(p: Plan, desired: DesiredState, allow_cost: Decimal | None) -> Plan:
+    """``p`` with the estimate of its creates and replaces, and the max_cost guard (a
+    plan that creates nothing estimates nothing). Reads local inputs, never the API."""
+    budget = Budget(max_cost=desired.safety.max_cost, allow_cost=allow_cost)
+    return with_estimate(p, Path(desired.root), price_table(desired.prices), budget)
 
 
 # Old input files read per plan to count the lines a changed input gained and lost, and
@@ -221,6 +272,7 @@ def plan_context(g: Globals, planned: Planned) -> planfile.PlanContext:
         config_digest=planfile.config_digest(planned.desired.jobs, planned.policy),
         desired=planned.desired.jobs,
         policy=planned.policy,
+        prices=planned.desired.prices,
     )
 
 
@@ -241,6 +293,7 @@ def plan_context(g: Globals, planned: Planned) -> planfile.PlanContext:
 @click.option("--destroy", is_flag=True, help="Plan the removal of every managed job.")
 @selection_options()
 @allow_destroy_option
+@allow_cost_option
 @marker_option
 @click.pass_context
 def plan_command(
@@ -253,11 +306,14 @@ def plan_command(
     excludes: tuple[str, ...],
     replace: tuple[str, ...],
     allow_destroy: int | None,
+    allow_cost: Decimal | None,
     marker: bool,
 ) -> None:
     """Show what apply would change to make live jobs match the configuration.
 
-    Only reads: planning issues GET requests and nothing else.
+    Only reads: planning issues GET requests and nothing else. Every create and replace
+    gets a cost estimate (from the local requests; cached in .reconciler/cache); above
+    safety.max_cost the plan is blocked (exit 3) unless --allow-cost covers it.
 
     \b
     Examples:
@@ -267,6 +323,7 @@ def plan_command(
       reconciler -C evals plan --out evals.tfplan --format markdown --marker > comment.md
       reconciler -C evals plan --target 'cheese-*' --exclude cheese-big --out cheese.tfplan
       reconciler -C evals plan --replace wine-quick       # re-run a job that is fine
+      reconciler -C evals plan --allow-cost=80            # above safety.max_cost, up to $80
     """
     g = get_globals()
     desired = load_desired(g)
@@ -277,6 +334,7 @@ def plan_command(
             allow_destroy=allow_destroy,
             destroy=destroy,
             selection=selection_of(targets, excludes, replace),
+            allow_cost=allow_cost,
         )
     click.echo(render(planned.plan, fmt, g, marker=marker))
     if planned.plan.blocked:

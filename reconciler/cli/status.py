@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
+from typing import BinaryIO, cast
 
 import click
 
@@ -20,8 +21,19 @@ from reconciler.cli.session import (
     stop_following_on_interrupt,
     terminate_as_interrupt,
 )
+from reconciler.client import MistralClient
+from reconciler.config.model import DesiredState, JobSpec
+from reconciler.cost.actuals import actual_cost
+from reconciler.cost.pricing import cost_of
 from reconciler.errors import ExitCode, ReconcilerError
-from reconciler.live import read_live_state
+from reconciler.estimates import (
+    EstimateCache,
+    estimate_spec,
+    price_table,
+    spec_request_lines,
+    usage_of_file,
+)
+from reconciler.live import LiveJob, read_live_state
 from reconciler.outputs import merged_results
 from reconciler.render import status as status_view
 from reconciler.render.safe import terminal
@@ -45,7 +57,14 @@ WAIT_GRACE = 10.0  # seconds the API may take beyond ``wait --timeout`` before g
     help="text: also show where each job came from: the git commit of its configuration"
     " and the plan that created it (json always has both).",
 )
-def status_command(fmt: str, wide: bool) -> None:
+@click.option(
+    "--cost",
+    "show_cost",
+    is_flag=True,
+    help="Also show each job's cost estimate and, for finished jobs, the tokens and cost"
+    " their results report (downloads each finished job's output file once; cached).",
+)
+def status_command(fmt: str, wide: bool, show_cost: bool) -> None:
     """Show the managed jobs: name, version, status, progress, age, sync and health.
 
     One row per job name: its current version (the newest live job), how many older
@@ -58,34 +77,69 @@ def status_command(fmt: str, wide: bool) -> None:
     Examples:
       reconciler -C evals status
       reconciler -C evals status --wide                     # + COMMIT and PLAN
+      reconciler -C evals status --cost                     # + ESTIMATE and ACTUAL
       reconciler -C evals status --format json | jq '.jobs[] | {name, health}'
     """
     g = get_globals()
     desired = load_desired(g)
     with connect(g, desired) as client:
         state = read_live_state(client, desired.workspace)
-    groups = state.by_name()
-    specs = desired.by_name()
-    rows = []
-    for name in sorted(groups.keys() | specs.keys()):
-        versions = groups.get(name, [])
-        current = versions[-1] if versions else None
-        spec = specs.get(name)
-        attempts = spec.max_attempts if spec is not None else None
-        rows.append(
-            status_view.Row(
-                name=name,
-                current=current,
-                versions=len(versions),
-                sync=status_view.sync_state(current, spec.digest if spec else None, attempts),
-                health=status_view.health(current, attempts),
+        groups = state.by_name()
+        specs = desired.by_name()
+        rows = []
+        costs = RowCosts(client, desired) if show_cost else None
+        for name in sorted(groups.keys() | specs.keys()):
+            versions = groups.get(name, [])
+            current = versions[-1] if versions else None
+            spec = specs.get(name)
+            attempts = spec.max_attempts if spec is not None else None
+            rows.append(
+                status_view.Row(
+                    name=name,
+                    current=current,
+                    versions=len(versions),
+                    sync=status_view.sync_state(current, spec.digest if spec else None, attempts),
+                    health=status_view.health(current, attempts),
+                    cost=costs.of(current, spec) if costs is not None else None,
+                )
             )
-        )
     now = time.time()
     if fmt == "json":
         click.echo(status_view.render_json(rows, workspace=desired.workspace, now=now))
     else:
-        click.echo(status_view.render_text(rows, now=now, color=g.color_for(sys.stdout), wide=wide))
+        color = g.color_for(sys.stdout)
+        click.echo(status_view.render_text(rows, now=now, color=color, wide=wide, cost=show_cost))
+
+
+class RowCosts:
+    """``status --cost``: a job's estimate (when its current version runs the configured
+    spec: the same estimate, and cache, as the plan's) and what its results say it used
+    (a finished job's output file, downloaded once and cached by file id)."""
+
+    def __init__(self, client: MistralClient, desired: DesiredState) -> None:
+        self.client = client
+        self.root = Path(desired.root)
+        self.table = price_table(desired.prices)
+        self.cache = EstimateCache(self.root)
+
+    def of(self, job: LiveJob | None, spec: JobSpec | None) -> status_view.RowCost:
+        estimate = estimated = unread = usage = actual = None
+        if spec is not None and (job is None or job.spec_digest == spec.digest):
+            source = spec_request_lines(spec, self.root)
+            if source.unread is not None:
+                unread = source.unread
+            else:
+                estimate, _ = estimate_spec(spec, source, self.table, self.cache)
+                estimated = cost_of(estimate, spec.model, self.table)
+        if job is not None and job.status.is_terminal and job.output_file:
+            file_id = job.output_file
+            usage = usage_of_file(
+                self.root,
+                file_id,
+                lambda out: self.client.download_file(file_id, cast("BinaryIO", out)),
+            )
+            actual = actual_cost(usage, job.model, self.table, job.endpoint)
+        return status_view.RowCost(estimate, estimated, unread, usage, actual)
 
 
 @click.command("wait")

@@ -26,7 +26,7 @@ from reconciler.cost.estimate import (
 )
 from reconciler.cost.money import CURRENCY, ceil_cents, format_usd, to_decimal, total
 from reconciler.cost.prices import PriceTable
-from reconciler.cost.pricing import Cost, cost_of
+from reconciler.cost.pricing import Cost, Quantities, cost_of, price
 from reconciler.cost.tokenizers import counter_for
 
 SCHEMA_VERSION: Final = 1
@@ -43,6 +43,10 @@ class CostItem:
     lines: Iterable[bytes] | None = field(default=None, compare=False)
     estimate: Estimate | None = None
     agent_id: str | None = None
+    counter: str | None = None  # how a given ``estimate`` was counted (else "given")
+    # Why the change's requests cannot be read (input_files uploaded by other means): its
+    # cost is unknown, stated in the plan; give neither ``lines`` nor ``estimate`` then.
+    unread: str | None = None
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,7 @@ class ChangeCost:
     cost: Cost
     counter: str  # the tokenizer file, or "heuristic (tekken)"
     agent_id: str | None = None
+    unread: str | None = None  # why the requests were not read: the cost is unknown
 
     @property
     def priced_as(self) -> str:
@@ -78,21 +83,38 @@ class PlanCost:
     currency: str = CURRENCY
 
     @property
+    def unread(self) -> tuple[str, ...]:
+        """Keys of the changes whose requests were not read (their cost is unknown)."""
+        return tuple(c.key for c in self.changes if c.unread is not None)
+
+    @property
     def complete(self) -> bool:
-        """Whether ``total`` is the whole cost: no unpriced model, no unknown request."""
-        return not self.unpriced and self.estimate.unknown == 0
+        """Whether ``total`` is the whole cost: no unpriced model, no unknown request, no
+        change whose requests could not be read."""
+        return not self.unpriced and self.estimate.unknown == 0 and not self.unread
+
+    def check(self, max_cost: Decimal | None, allow_cost: Decimal | None) -> BudgetCheck:
+        """:func:`check_budget` of this plan's cost."""
+        return check_budget(
+            self.total,
+            max_cost,
+            allow_cost,
+            self.unpriced,
+            unknown=self.estimate.unknown,
+            unread=self.unread,
+        )
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON data (amounts as decimal strings: JSON numbers are floats)."""
         return {
             "version": SCHEMA_VERSION,
             "currency": self.currency,
-            "total": str(self.total),
+            "total": plain(self.total),
             "complete": self.complete,
             "method": self.method,
             "price_date": self.price_date,
             "price_source": self.price_source,
-            "batch_discount": str(self.batch_discount),
+            "batch_discount": plain(self.batch_discount),
             "default_output_tokens": self.default_output_tokens,
             "unpriced": list(self.unpriced),
             "overridden": list(self.overridden),
@@ -106,6 +128,7 @@ class PlanCost:
                     "counter": c.counter,
                     "estimate": _estimate_json(c.estimate),
                     "cost": _cost_json(c.cost),
+                    "unread": c.unread,
                 }
                 for c in self.changes
             ],
@@ -126,9 +149,25 @@ def _estimate_json(e: Estimate) -> dict[str, Any]:
     }
 
 
+def plain(amount: Decimal) -> str:
+    """An amount as a decimal string without an exponent (``0.00000070``, not ``7.0E-7``):
+    what JSON readers and people expect."""
+    return f"{amount:f}"
+
+
+def estimate_to_json(e: Estimate) -> dict[str, Any]:
+    """An :class:`Estimate` as plain JSON data (read back by :func:`estimate_from_json`)."""
+    return _estimate_json(e)
+
+
+def estimate_from_json(data: Any) -> Estimate:
+    """An estimate saved by :func:`estimate_to_json`, checked field by field."""
+    return _estimate_from(data, "estimate")
+
+
 def _cost_json(c: Cost) -> dict[str, Any]:
     def amount(v: Decimal | None) -> str | None:
-        return None if v is None else str(v)
+        return None if v is None else plain(v)
 
     return {
         "status": c.status,
@@ -159,9 +198,12 @@ def estimate_plan_cost(
     for item in items:
         model_id = table.resolve(item.model) if item.model is not None else None
         chosen = pick(model_id)
+        if item.unread is not None:
+            changes.append(_unread(item, table))
+            continue
         if item.estimate is not None:
             estimate = item.estimate
-            name = "given"
+            name = item.counter or "given"
         elif item.lines is not None:
             estimate = estimate_lines(
                 item.lines, item.endpoint, chosen, default_output_tokens=default_output_tokens
@@ -186,6 +228,21 @@ def estimate_plan_cost(
         price_source=table.source,
         batch_discount=table.batch_discount,
         default_output_tokens=default_output_tokens,
+    )
+
+
+def _unread(item: CostItem, table: PriceTable) -> ChangeCost:
+    """A change whose requests are not known here: no quantities, but still unpriced when
+    its model has no price (one request of unknown size makes the lookup count)."""
+    return ChangeCost(
+        key=item.key,
+        model=item.model,
+        endpoint=item.endpoint,
+        estimate=Estimate(),
+        cost=price(Quantities(requests=1), item.model, table),
+        counter="not read",
+        agent_id=item.agent_id,
+        unread=item.unread,
     )
 
 
@@ -233,6 +290,7 @@ def check_budget(
     unpriced: Sequence[str],
     *,
     unknown: int = 0,
+    unread: Sequence[str] = (),
 ) -> BudgetCheck:
     """The budget guard, like ``--allow-destroy`` for money.
 
@@ -242,9 +300,17 @@ def check_budget(
     - the total above ``max_cost``: blocked unless ``--allow-cost=AMOUNT`` covers it
       (total <= AMOUNT); the message names the least AMOUNT that does.
 
-    Requests whose cost is unknown before they run (OCR pages not given, audio) do not
-    block: they are stated in ``notes`` and in the plan's cost line."""
+    Requests whose cost is unknown before they run (OCR pages not given, audio) and
+    changes whose requests are not read (``unread``: jobs on files uploaded by other
+    means) do not block: they are stated in ``notes`` and in the plan's cost lines."""
     notes: list[str] = []
+    if unread:
+        jobs = "job" if len(unread) == 1 else "jobs"
+        notes.append(
+            f"the cost of {len(unread):,} {jobs} is unknown ({', '.join(unread)}): their"
+            " requests are in files uploaded by other means (input_files), which planning"
+            " does not read; they are not in the estimate"
+        )
     if unknown:
         noun = "request" if unknown == 1 else "requests"
         notes.append(
@@ -405,6 +471,7 @@ def plan_cost_from_json(data: Any) -> PlanCost:
                 ),
                 counter=_str(c, "counter", where),
                 agent_id=_str(c, "agent_id", where, none=True),
+                unread=_str(c, "unread", where, none=True),
             )
         )
     return _plan_cost(

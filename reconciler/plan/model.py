@@ -9,14 +9,18 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reconciler.api import Status
 from reconciler.config.model import JobSpec
 from reconciler.live import LiveJob
 from reconciler.plan.selection import Selection
 from reconciler.requestmap import RequestsDiff
+
+if TYPE_CHECKING:  # the cost package is imported where a plan's cost is computed or shown
+    from reconciler.cost.budget import ChangeCost, PlanCost
 
 
 class Action(StrEnum):
@@ -95,6 +99,7 @@ class GuardKind(StrEnum):
     PREVENT_DESTROY = "prevent_destroy"
     MAX_DESTROY = "max_destroy"
     EMPTY_DESIRED = "empty_desired"
+    MAX_COST = "max_cost"  # the estimate is above safety.max_cost, or cannot be checked
 
 
 @dataclass(frozen=True)
@@ -266,6 +271,25 @@ class Summary:
         )
 
 
+def cost_key(change: Change) -> str:
+    """How a plan's cost names a change: its job name (one create or replace per name)."""
+    return change.name
+
+
+def starts_work(change: Change) -> bool:
+    """True for the changes that create a job, and so cost money: create and replace."""
+    return change.action in (Action.CREATE, Action.REPLACE) and change.spec is not None
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The cost guard's settings the plan was checked with: ``safety.max_cost`` and
+    ``--allow-cost`` (None: not set)."""
+
+    max_cost: Decimal | None = None
+    allow_cost: Decimal | None = None
+
+
 @dataclass(frozen=True)
 class Targeting:
     """What ``--target`` / ``--exclude`` / ``--replace`` asked for, and what it selected."""
@@ -294,6 +318,10 @@ class Plan:
     # the plan creates: the plan's own id and the config root's git commit (if any).
     plan_id: str | None = None
     commit: str | None = None
+    # What the work the plan starts is estimated to cost, and the budget it was checked
+    # against: filled in by the shell (``with_cost``); None when the plan creates nothing.
+    cost: PlanCost | None = None
+    budget: Budget = Budget()
 
     @property
     def summary(self) -> Summary:
@@ -336,6 +364,21 @@ class Plan:
             for c in self.changes
         )
         return replace(self, changes=changes)
+
+    def change_cost(self, change: Change) -> ChangeCost | None:
+        """The estimate of one create or replace, when the plan has one."""
+        if self.cost is None or not starts_work(change):
+            return None
+        key = cost_key(change)
+        return next((c for c in self.cost.changes if c.key == key), None)
+
+    def with_cost(
+        self, cost: PlanCost | None, budget: Budget, violation: Violation | None = None
+    ) -> Plan:
+        """This plan with its estimate, the budget it was checked against and, when the
+        budget blocks it, that guard's violation."""
+        violations = self.violations + ((violation,) if violation is not None else ())
+        return replace(self, cost=cost, budget=budget, violations=violations)
 
     def with_provenance(self, *, plan_id: str, commit: str | None) -> Plan:
         """This plan with its id and the commit it was made from (kept when already set,

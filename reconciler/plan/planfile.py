@@ -16,19 +16,29 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final, TypeVar, assert_never
 from urllib.parse import urlsplit, urlunsplit
 
 from reconciler import __version__, fileio, requestmap
 from reconciler.api import Status
-from reconciler.config.model import JobSpec, LocalInput, OnChange, PromptSource, canonical_json
+from reconciler.config.model import (
+    JobSpec,
+    LocalInput,
+    OnChange,
+    PriceOverride,
+    PromptSource,
+    canonical_json,
+)
+from reconciler.cost.budget import PlanCost, plan_cost_from_json
 from reconciler.errors import Location, ReconcilerError, StalePlanError
 from reconciler.live import LiveJob
 from reconciler.plan.model import (
     Action,
+    Budget,
     Change,
     FieldDiff,
     GuardKind,
@@ -39,6 +49,8 @@ from reconciler.plan.model import (
     Reason,
     Targeting,
     Violation,
+    cost_key,
+    starts_work,
 )
 from reconciler.plan.planner import Policy, plan
 from reconciler.plan.selection import Selection
@@ -63,6 +75,7 @@ class PlanContext:
     policy: Policy
     created_at: str = ""  # ISO 8601, UTC; "" means "now", filled in by save()
     tool_version: str = __version__
+    prices: tuple[tuple[str, PriceOverride], ...] = ()  # prices: the estimate was made with
 
 
 @dataclass(frozen=True)
@@ -109,6 +122,7 @@ def save(plan: Plan, path: Path | str, *, context: PlanContext) -> None:
         "desired": [_spec_out(s) for s in context.desired],
         "plan": _plan_out(plan),
         "relied_on": _relied_on(plan),
+        **_cost_out(plan, context.prices),
     }
     _write_atomically(Path(path), json.dumps(document, indent=1, ensure_ascii=False) + "\n")
 
@@ -143,7 +157,13 @@ def load(path: Path | str) -> SavedPlan:
         tool_version=r.get(doc, "tool_version", str),
     )
     saved = _plan_in(r, r.get(doc, "plan", dict), specs, workspace=r.get(doc, "workspace", str))
-    return SavedPlan(plan=saved, context=context)
+    cost, budget, prices = _cost_in(r, doc)
+    # No estimate: a plan made before estimates existed (apply estimates it afresh).
+    starting = sorted(cost_key(c) for c in saved.changes if starts_work(c))
+    if cost is not None and sorted(c.key for c in cost.changes) != starting:
+        raise r.fail("the cost estimate does not cover exactly the plan's creates")
+    saved = replace(saved, cost=cost, budget=budget)
+    return SavedPlan(plan=saved, context=replace(context, prices=prices))
 
 
 # -- staleness ---------------------------------------------------------------------------
@@ -415,6 +435,35 @@ def _relied_on(p: Plan) -> list[dict[str, Any]]:
     return [seen[k] for k in sorted(seen)]
 
 
+_PRICE_FIELDS: Final = (
+    "input",
+    "output",
+    "per_1000_pages",
+    "per_1000_annotated_pages",
+    "per_minute",
+)
+
+
+def _amount_out(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _cost_out(p: Plan, prices: Sequence[tuple[str, PriceOverride]]) -> dict[str, Any]:
+    """The estimate the plan was reviewed with, the budget it was checked against and the
+    prices: it was priced with (amounts as decimal strings)."""
+    return {
+        "cost": None if p.cost is None else p.cost.to_json(),
+        "budget": {
+            "max_cost": _amount_out(p.budget.max_cost),
+            "allow_cost": _amount_out(p.budget.allow_cost),
+        },
+        "prices": {
+            model: {k: str(v) for k in _PRICE_FIELDS if (v := getattr(o, k)) is not None}
+            for model, o in prices
+        },
+    }
+
+
 # -- reading -----------------------------------------------------------------------------
 
 
@@ -461,6 +510,56 @@ class _Reader:
             return kind(raw)
         except ValueError:
             raise self.fail(f"unknown {key} {raw!r}") from None
+
+
+def _amount_in(r: _Reader, raw: Mapping[str, Any], key: str) -> Decimal | None:
+    value = raw.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > 40:
+        raise r.fail(f"{key!r} should be an amount written as a string")
+    try:
+        amount = Decimal(value)
+    except ArithmeticError:
+        raise r.fail(f"{key!r} is not an amount: {value!r}") from None
+    if not amount.is_finite() or amount < 0:
+        raise r.fail(f"{key!r} is not an amount: {value!r}")
+    return amount
+
+
+def _cost_in(
+    r: _Reader, doc: Mapping[str, Any]
+) -> tuple[PlanCost | None, Budget, tuple[tuple[str, PriceOverride], ...]]:
+    """The estimate, budget and prices of a plan file; strict (the file is untrusted):
+    the estimate through ``plan_cost_from_json``, which recomputes its total."""
+    cost = None
+    if doc.get("cost") is not None:
+        try:
+            cost = plan_cost_from_json(doc["cost"])
+        except ValueError as err:
+            raise r.fail(str(err)) from None
+    raw_budget = r.opt(doc, "budget", dict) or {}
+    budget = Budget(
+        max_cost=_amount_in(r, raw_budget, "max_cost"),
+        allow_cost=_amount_in(r, raw_budget, "allow_cost"),
+    )
+    prices = []
+    for model, raw in sorted((r.opt(doc, "prices", dict) or {}).items()):
+        if not isinstance(raw, dict) or not set(raw) <= set(_PRICE_FIELDS):
+            raise r.fail(f"the prices of {model!r} should be an object of prices")
+        prices.append(
+            (
+                model,
+                PriceOverride(
+                    input=_amount_in(r, raw, "input"),
+                    output=_amount_in(r, raw, "output"),
+                    per_1000_pages=_amount_in(r, raw, "per_1000_pages"),
+                    per_1000_annotated_pages=_amount_in(r, raw, "per_1000_annotated_pages"),
+                    per_minute=_amount_in(r, raw, "per_minute"),
+                ),
+            )
+        )
+    return cost, budget, tuple(prices)
 
 
 def _policy_in(r: _Reader, raw: dict[str, Any]) -> Policy:

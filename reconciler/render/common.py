@@ -136,8 +136,9 @@ def note_headline(note: Note) -> str:
 # -- blocks ------------------------------------------------------------------------------
 
 
-def change_block(change: Change) -> list[Line]:
-    """The lines of one change's block, from ``job "name" {`` to ``}``."""
+def change_block(change: Change, cost: str | None = None) -> list[Line]:
+    """The lines of one change's block, from ``job "name" {`` to ``}``; ``cost`` is the
+    estimate's line of a create or replace (:mod:`reconciler.render.cost`)."""
     rows: list[tuple[str, str, list[Line]]] = []  # (marker, attribute, value lines)
     match change.action:
         case Action.CREATE:
@@ -161,6 +162,8 @@ def change_block(change: Change) -> list[Line]:
             rows.append(("", "status", _one(progress(change.live))))
         case _:
             assert_never(change.action)
+    if cost is not None:
+        rows.append(("", "cost", _one(cost)))
     return _block(change.action.symbol, change.name, rows)
 
 

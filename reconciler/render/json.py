@@ -9,15 +9,55 @@ plan): a spec shows their count and the digest of the whole spec.
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from typing import Any, Final
 
 from reconciler import requestmap
 from reconciler.config.model import JobSpec
-from reconciler.plan.model import Change, FieldDiff, JobRef, Note, Plan, Targeting, Violation
+from reconciler.plan.model import (
+    Change,
+    FieldDiff,
+    JobRef,
+    Note,
+    Plan,
+    Targeting,
+    Violation,
+    cost_key,
+    starts_work,
+)
 from reconciler.render.common import headline, note_headline, targeting_line
+from reconciler.render.cost import change_line, cost_notes, total_line
 from reconciler.render.safe import json_text
 
 FORMAT_VERSION: Final = 1
+
+
+def _amount(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _costs(plan: Plan) -> tuple[dict[str, Any] | None, dict[str, dict[str, Any]]]:
+    """The plan's ``cost`` object and each change's, by key (amounts as decimal strings)."""
+    budget = {
+        "max_cost": _amount(plan.budget.max_cost),
+        "allow_cost": _amount(plan.budget.allow_cost),
+    }
+    if plan.cost is None:
+        return None, {}
+    data = plan.cost.to_json()
+    default = plan.cost.default_output_tokens
+    per_change = {
+        entry["key"]: {**entry, "text": change_line(c, default)}
+        for entry, c in zip(data.pop("changes"), plan.cost.changes, strict=True)
+    }
+    total = {
+        **data,
+        "unread": list(plan.cost.unread),
+        "budget": budget,
+        "notes": list(cost_notes(plan)),
+        "text": total_line(plan.cost),
+    }
+    return total, per_change
 
 
 def render(plan: Plan) -> str:
@@ -28,6 +68,7 @@ def render(plan: Plan) -> str:
 
 def document(plan: Plan) -> dict[str, Any]:
     summary = plan.summary
+    cost, per_change = _costs(plan)
     return {
         "format_version": FORMAT_VERSION,
         "workspace": plan.workspace,
@@ -45,9 +86,10 @@ def document(plan: Plan) -> dict[str, Any]:
         "targeting": _targeting(plan.targeting),
         "plan_id": plan.plan_id,
         "commit": plan.commit,
-        "changes": [_change(c) for c in plan.changes],
+        "changes": [_change(c, per_change) for c in plan.changes],
         "notes": [_note(n) for n in plan.notes],
         "violations": [_violation(v) for v in plan.violations],
+        "cost": cost,
     }
 
 
@@ -67,7 +109,7 @@ def _targeting(t: Targeting | None) -> dict[str, Any] | None:
     }
 
 
-def _change(change: Change) -> dict[str, Any]:
+def _change(change: Change, costs: dict[str, dict[str, Any]]) -> dict[str, Any]:
     return {
         "action": str(change.action),
         "symbol": change.action.symbol,
@@ -83,6 +125,7 @@ def _change(change: Change) -> dict[str, Any]:
         "await_terminal": change.await_terminal,
         "create_id": change.create_id,
         "protected": change.protected,
+        "cost": costs.get(cost_key(change)) if starts_work(change) else None,
     }
 
 

@@ -25,7 +25,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from reconciler.plan.model import ACTION_ORDER, Change, Note, NoteKind, Plan
+from reconciler.cost.money import format_usd, total
+from reconciler.plan.model import ACTION_ORDER, Action, Change, Note, NoteKind, Plan
 from reconciler.render.common import (
     LEGEND,
     Line,
@@ -35,8 +36,9 @@ from reconciler.render.common import (
     note_headline,
     targeting_line,
 )
+from reconciler.render.cost import APPROX, cost_notes, method_word, total_line
 from reconciler.render.safe import code, markdown, terminal
-from reconciler.render.text import format_line
+from reconciler.render.text import cost_line, format_line
 
 MAX_CHARS: Final = 65_536
 # Room kept for the note about what was left out (and the closing newline).
@@ -110,10 +112,36 @@ def _head(plan: Plan) -> str:
             "Check that this is intended before merging.\n\n"
         )
     counts = {a: sum(1 for c in plan.changes if c.action is a) for a in ACTION_ORDER}
-    parts.append("| Action | Jobs |\n| :-- | --: |\n")
-    parts.extend(f"| `{a.symbol}` {LEGEND[a]} | {counts[a]} |\n" for a in ACTION_ORDER)
-    parts.append(f"\n**{plan.summary.line()}**\n\n")
+    if plan.cost is None:
+        parts.append("| Action | Jobs |\n| :-- | --: |\n")
+        parts.extend(f"| `{a.symbol}` {LEGEND[a]} | {counts[a]} |\n" for a in ACTION_ORDER)
+        parts.append(f"\n**{plan.summary.line()}**\n\n")
+        return "".join(parts)
+    parts.append("| Action | Jobs | Estimated cost |\n| :-- | --: | --: |\n")
+    parts.extend(
+        f"| `{a.symbol}` {LEGEND[a]} | {counts[a]} | {_action_cost(plan, a)} |\n"
+        for a in ACTION_ORDER
+    )
+    total = f"{method_word(plan.cost)} {format_usd(plan.cost.total)}"
+    parts.append(f"| **Total** | {plan.summary.total} | **{markdown(total)}** |\n")
+    parts.append(f"\n**{plan.summary.line()}**<br>\n{markdown(total_line(plan.cost))}\n\n")
     return "".join(parts)
+
+
+def _action_cost(plan: Plan, action: Action) -> str:
+    """The summary table's cost cell of one action: the sum of its changes' estimates."""
+    costs = [plan.change_cost(c) for c in plan.changes if c.action is action]
+    found = [c for c in costs if c is not None]
+    if not found:
+        return "–"
+    priced = [c.cost.total for c in found if c.cost.total is not None and c.unread is None]
+    shown = format_usd(total(priced)) if priced else ""
+    if any(c.estimate.method == "heuristic" for c in found) and shown:
+        shown = f"{APPROX} {shown}"
+    missing = len(found) - len(priced)
+    if missing:
+        shown += f"{' + ' if shown else ''}{missing} unpriced or unknown"
+    return markdown(shown)
 
 
 def _messages(plan: Plan) -> list[_Section]:
@@ -131,6 +159,11 @@ def _messages(plan: Plan) -> list[_Section]:
             for n in exhausted
         )
         sections.append(_Section(lambda: "\n", ""))
+    notes = cost_notes(plan)
+    if notes:
+        sections.append(_Section(lambda: "> [!NOTE]\n> About the cost estimate:\n", ""))
+        sections.extend(_Section(_bullet(markdown(n)), "message") for n in notes)
+        sections.append(_Section(lambda: "\n", ""))
     return sections
 
 
@@ -143,7 +176,7 @@ def _job_sections(plan: Plan) -> list[_Section]:
     for change in plan.changes:
         by_name.setdefault(change.name, []).append(change)
     sections = [
-        _Section(functools.partial(_changes_section, changes), "job")
+        _Section(functools.partial(_changes_section, plan, changes), "job")
         for changes in by_name.values()
     ]
     sections.extend(
@@ -154,14 +187,14 @@ def _job_sections(plan: Plan) -> list[_Section]:
     return sections
 
 
-def _changes_section(changes: Sequence[Change]) -> str:
+def _changes_section(plan: Plan, changes: Sequence[Change]) -> str:
     symbols = " ".join(dict.fromkeys(c.action.symbol for c in changes))
     lines: list[str] = []
     for change in changes:
         if lines:
             lines.append("")
         lines.append(f"# {terminal(headline(change))}")
-        lines.extend(_diff_lines(change_block(change)))
+        lines.extend(_diff_lines(change_block(change, cost_line(plan, change))))
     title = headline(changes[0])
     if len(changes) > 1:
         title += f" (and {len(changes) - 1} more change{'s' if len(changes) > 2 else ''})"

@@ -6,11 +6,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Final
+from dataclasses import asdict, dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Final
 
 from reconciler.api import Status
+from reconciler.cost.money import format_usd, total
 from reconciler.live import LiveJob
+
+if TYPE_CHECKING:
+    from reconciler.cost.actuals import Usage
+    from reconciler.cost.estimate import Estimate
+    from reconciler.cost.pricing import Cost
 from reconciler.render.safe import json_text, terminal
 from reconciler.tags import DIRTY_SUFFIX
 
@@ -31,12 +38,25 @@ class Health:
 
 
 @dataclass(frozen=True)
+class RowCost:
+    """``status --cost``: the current version's estimate (when it runs the configured
+    spec) and, once it finished, what its results report it used."""
+
+    estimate: Estimate | None = None  # None: not the configured spec, or not readable
+    estimated: Cost | None = None
+    unread: str | None = None  # why there is no estimate (input_files are not read)
+    usage: Usage | None = None  # None: not finished, or no output file
+    actual: Cost | None = None
+
+
+@dataclass(frozen=True)
 class Row:
     name: str
     current: LiveJob | None  # None: desired but never created
     versions: int  # live versions of this name, the current one included
     sync: str  # "in sync", "spec changed", "retry pending", "not in config", "not created"
     health: Health = Health("missing", "not created")
+    cost: RowCost | None = None  # only with status --cost
 
 
 _ENDED_BADLY: Final = frozenset({Status.FAILED, Status.TIMEOUT_EXCEEDED, Status.CANCELLED})
@@ -107,9 +127,12 @@ def _progress(job: LiveJob) -> str:
     return f"{job.completed_requests}/{job.total_requests} ({pct}%)"
 
 
-def render_text(rows: Sequence[Row], *, now: float, color: bool = False, wide: bool = False) -> str:
+def render_text(
+    rows: Sequence[Row], *, now: float, color: bool = False, wide: bool = False, cost: bool = False
+) -> str:
     """The table; ``wide`` adds where each current version came from (kubectl's ``-o
-    wide``): the git commit of its configuration and the plan that created it."""
+    wide``): the git commit of its configuration and the plan that created it; ``cost``
+    the estimate beside what finished jobs actually used (ESTIMATE, ACTUAL), and totals."""
     if not rows:
         return "No managed jobs, and none in the configuration."
     header: tuple[str, ...] = (
@@ -124,6 +147,8 @@ def render_text(rows: Sequence[Row], *, now: float, color: bool = False, wide: b
     )
     if wide:
         header += ("COMMIT", "PLAN")
+    if cost:
+        header += ("ESTIMATE", "ACTUAL")
     table: list[tuple[str, ...]] = [header]
     for row in rows:
         job = row.current
@@ -138,7 +163,9 @@ def render_text(rows: Sequence[Row], *, now: float, color: bool = False, wide: b
                 str(row.health),
                 "-",
             )
-            table.append(cells + (("-", "-") if wide else ()))
+            table.append(
+                cells + (("-", "-") if wide else ()) + (_cost_cells(row.cost) if cost else ())
+            )
             continue
         version = job.spec_digest[:8] or "?"
         if job.attempt > 1:
@@ -157,6 +184,8 @@ def render_text(rows: Sequence[Row], *, now: float, color: bool = False, wide: b
         )
         if wide:
             cells += (_short_commit(job.commit), _short_plan(job.plan_id))
+        if cost:
+            cells += _cost_cells(row.cost)
         table.append(cells)
     shown = [tuple(terminal(cell) for cell in r) for r in table]
     widths = [max(len(r[i]) for r in shown) for i in range(len(header))]
@@ -167,7 +196,85 @@ def render_text(rows: Sequence[Row], *, now: float, color: bool = False, wide: b
             cells_out[2] = _tint(r[2]) + cells_out[2][len(r[2]) :]
             cells_out[6] = _tint_health(r[6]) + cells_out[6][len(r[6]) :]
         lines.append("  ".join(cells_out).rstrip())
+    if cost:
+        lines.extend(["", cost_summary(rows)])
     return "\n".join(lines)
+
+
+def _usd(c: Cost | None, method: str = "exact") -> str | None:
+    if c is None or c.total is None:
+        return None
+    return ("≈ " if method == "heuristic" else "") + format_usd(c.total)
+
+
+def estimate_cell(rc: RowCost | None) -> str:
+    """``≈ $0.0042 (14 in + ≤ 20 out)``; ``unknown`` / ``unpriced`` spelt out; ``-``."""
+    if rc is None or rc.estimate is None:
+        return "unknown (input_files)" if rc is not None and rc.unread else "-"
+    e = rc.estimate
+    bound = "" if e.unbounded else "≤ "
+    tokens = f"{e.input_tokens:,} in + {bound}{e.output_tokens:,} out"
+    if e.total_pages:
+        tokens = f"{e.total_pages:,} pages"
+    amount = _usd(rc.estimated, e.method)
+    if amount is None:
+        return f"unpriced ({tokens})"
+    return f"{amount} ({tokens})"
+
+
+def actual_cell(rc: RowCost | None) -> str:
+    """``$0.0040 (16 in + 20 out)`` from the results' usage; ``-`` when not finished."""
+    if rc is None or rc.usage is None:
+        return "-"
+    u = rc.usage
+    tokens = f"{u.prompt_tokens:,} in + {u.completion_tokens:,} out"
+    if u.pages or u.annotated_pages:
+        tokens = f"{u.pages + u.annotated_pages:,} pages"
+    amount = _usd(rc.actual)
+    return f"{amount or 'unpriced'} ({tokens})"
+
+
+def _cost_cells(rc: RowCost | None) -> tuple[str, str]:
+    return estimate_cell(rc), actual_cell(rc)
+
+
+def _pct(actual: int | Decimal, estimated: int | Decimal) -> str:
+    if not estimated:
+        return "n/a"
+    return f"{(Decimal(actual) - Decimal(estimated)) / Decimal(estimated) * 100:+.1f} %"
+
+
+def cost_summary(rows: Sequence[Row]) -> str:
+    """The line under ``status --cost``: estimate and actuals of the finished jobs that
+    have both, and how far apart they are (tokens and money)."""
+    both = [
+        r.cost
+        for r in rows
+        if r.cost is not None
+        and r.cost.usage is not None
+        and r.cost.estimate is not None
+        and r.cost.actual is not None
+        and r.cost.actual.total is not None
+        and r.cost.estimated is not None
+        and r.cost.estimated.total is not None
+    ]
+    finished = sum(1 for r in rows if r.cost is not None and r.cost.usage is not None)
+    if not both:
+        jobs = f"{finished} finished job{'s' if finished != 1 else ''}"
+        return f"Cost: {jobs}, none with both an estimate and actual usage."
+    est_in = sum(c.estimate.input_tokens for c in both if c.estimate is not None)
+    est_out = sum(c.estimate.output_tokens for c in both if c.estimate is not None)
+    act_in = sum(c.usage.prompt_tokens for c in both if c.usage is not None)
+    act_out = sum(c.usage.completion_tokens for c in both if c.usage is not None)
+    estimated = total([t for c in both if c.estimated and (t := c.estimated.total) is not None])
+    actual = total([t for c in both if c.actual and (t := c.actual.total) is not None])
+    jobs = f"{len(both)} finished job{'s' if len(both) != 1 else ''}"
+    return (
+        f"Cost of {jobs}: estimated {format_usd(estimated)} ({est_in:,} in + {est_out:,} out),"
+        f" actual {format_usd(actual)} ({act_in:,} in + {act_out:,} out); actual vs estimate:"
+        f" input tokens {_pct(act_in, est_in)}, output tokens {_pct(act_out, est_out)},"
+        f" cost {_pct(actual, estimated)}"
+    )
 
 
 def _short_commit(commit: str | None) -> str:
@@ -201,6 +308,43 @@ def _tint(status: str) -> str:
     return f"\x1b[{code}m{status}\x1b[0m" if code else status
 
 
+def _cost_doc(rc: RowCost) -> dict[str, Any]:
+    def amount(c: Cost | None) -> str | None:
+        return None if c is None or c.total is None else str(c.total)
+
+    estimate = None
+    if rc.estimate is not None:
+        estimate = {
+            **asdict(rc.estimate),
+            "cost": amount(rc.estimated),
+            "priced": rc.estimated is not None and rc.estimated.priced,
+            "text": estimate_cell(rc),
+        }
+    actual = None
+    if rc.usage is not None:
+        u = rc.usage
+        actual = {
+            "results": u.results,
+            "with_usage": u.with_usage,
+            "prompt_tokens": u.prompt_tokens,
+            "completion_tokens": u.completion_tokens,
+            "pages": u.pages,
+            "annotated_pages": u.annotated_pages,
+            "audio_seconds": str(u.audio_seconds),
+            "cost": amount(rc.actual),
+            "priced": rc.actual is not None and rc.actual.priced,
+            "text": actual_cell(rc),
+        }
+    price_date = next((c.price_date for c in (rc.estimated, rc.actual) if c is not None), None)
+    return {
+        "currency": "USD",
+        "price_date": price_date,
+        "estimate": estimate,
+        "unread": rc.unread,
+        "actual": actual,
+    }
+
+
 def render_json(rows: Sequence[Row], *, workspace: str, now: float) -> str:
     doc: dict[str, Any] = {
         "format_version": STATUS_FORMAT_VERSION,
@@ -218,6 +362,8 @@ def _row_doc(row: Row, now: float) -> Mapping[str, Any]:
         "health": {"status": row.health.status, "reason": row.health.reason or None},
         "versions": row.versions,
     }
+    if row.cost is not None:  # status --cost
+        doc["cost"] = _cost_doc(row.cost)
     if job is None:
         doc["current"] = None
         return doc

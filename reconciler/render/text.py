@@ -13,7 +13,7 @@ import textwrap
 from collections.abc import Iterable
 from typing import Final
 
-from reconciler.plan.model import GuardKind, NoteKind, Plan, Violation
+from reconciler.plan.model import Change, GuardKind, NoteKind, Plan, Violation
 from reconciler.render.common import (
     LEGEND,
     Line,
@@ -23,6 +23,7 @@ from reconciler.render.common import (
     note_headline,
     targeting_line,
 )
+from reconciler.render.cost import change_line, cost_notes, total_line
 from reconciler.render.safe import terminal
 
 WIDTH: Final = 100  # wrap prose (warnings, errors) at this many columns
@@ -38,6 +39,7 @@ _GUARD_TITLES: Final = {
     GuardKind.PREVENT_DESTROY: "Job cannot be cancelled or deleted",
     GuardKind.MAX_DESTROY: "Too many jobs would be cancelled or deleted",
     GuardKind.EMPTY_DESIRED: "Plan would remove every managed job",
+    GuardKind.MAX_COST: "Plan is not within its cost budget (safety.max_cost)",
 }
 
 
@@ -88,9 +90,11 @@ def render(plan: Plan, *, color: bool) -> str:
         for change in plan.changes:
             out.append("")
             out.append(style.paint(f"  # {terminal(headline(change))}", _BOLD))
-            out.extend(format_block(change_block(change), style))
+            out.extend(format_block(change_block(change, cost_line(plan, change)), style))
         out.append("")
     out.append(style.paint(plan.summary.line(), _BOLD))
+    if plan.cost is not None and plan.has_changes:
+        out.append(terminal(total_line(plan.cost)))
 
     waiting = [n for n in plan.notes if n.kind is NoteKind.WAITING]
     if waiting:
@@ -111,10 +115,24 @@ def render(plan: Plan, *, color: bool) -> str:
             out.append("")
             out.extend(_prose(note.message))
 
+    for warning in cost_notes(plan):
+        out.append("")
+        out.append(style.paint("Warning: ", _BOLD, _YELLOW) + style.paint("Cost estimate", _BOLD))
+        out.append("")
+        out.extend(_prose(warning))
+
     for violation in plan.violations:
         out.append("")
         out.extend(_error(violation, style))
     return "\n".join(out) + "\n"
+
+
+def cost_line(plan: Plan, change: Change) -> str | None:
+    """The ``cost`` line of a create or replace, when the plan has an estimate."""
+    found = plan.change_cost(change)
+    if found is None or plan.cost is None:
+        return None
+    return change_line(found, plan.cost.default_output_tokens)
 
 
 def _error(violation: Violation, style: _Style) -> list[str]:

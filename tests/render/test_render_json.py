@@ -63,6 +63,7 @@ def change_json(**fields: Any) -> dict[str, Any]:
         "await_terminal": False,
         "create_id": None,
         "protected": False,
+        "cost": None,
         **fields,
     }
 
@@ -222,6 +223,7 @@ EXPECTED: dict[str, Any] = {
         },
     ],
     "violations": [],
+    "cost": None,
 }
 
 
