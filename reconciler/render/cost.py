@@ -62,7 +62,7 @@ def change_line(c: ChangeCost, default_output_tokens: int) -> str:
         return f"unpriced: {_unpriced(c)} ({shown}{unknown})"
     approx = f"{APPROX} " if c.estimate.method == "heuristic" else ""
     model = f", {c.model}" if c.model is not None else ""
-    prices = " (prices: override)" if c.cost.overridden else ""
+    prices = " priced by prices:" if c.cost.overridden else ""
     return f"{approx}{format_usd(c.cost.total)} ({shown}{model}{prices}{unknown})"
 
 

@@ -67,6 +67,9 @@ class Root:
     workspace: str
     jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
     max_destroy: int = 10
+    # More of reconciler.yaml: "safety" entries beside max_destroy, or top-level keys
+    # such as "prices".
+    config: dict[str, Any] = field(default_factory=dict)
     defaults: dict[str, Any] = field(
         default_factory=lambda: {
             "endpoint": "/v1/chat/completions",
@@ -76,13 +79,18 @@ class Root:
 
     def write(self) -> Root:
         (self.path / "jobs").mkdir(parents=True, exist_ok=True)
-        config = {
+        config: dict[str, Any] = {
             "version": 1,
             "workspace": self.workspace,
             "server": "local",
             "defaults": self.defaults,
             "safety": {"max_destroy": self.max_destroy},
         }
+        for key, value in self.config.items():
+            if key == "safety":
+                config["safety"].update(value)
+            else:
+                config[key] = value
         (self.path / "reconciler.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
         (self.path / "jobs" / "jobs.yaml").write_text(
             yaml.safe_dump({"jobs": self.jobs}, sort_keys=False)
