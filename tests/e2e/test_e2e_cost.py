@@ -207,7 +207,7 @@ def test_a_price_override_of_1000_per_million_moves_the_estimate(e2e: E2E) -> No
 
 def test_an_unpriced_model_under_max_cost_is_blocked_naming_it(e2e: E2E) -> None:
     fine_tune = "ft:mistral-small-latest:acme:20260101"
-    jobs = {
+    jobs: dict[str, dict[str, Any]] = {
         "tuned": {"model": fine_tune, "requests": chat_requests(2)},
         "known": {"requests": chat_requests(1)},
     }
