@@ -305,11 +305,12 @@ def check_budget(
     means) do not block: they are stated in ``notes`` and in the plan's cost lines."""
     notes: list[str] = []
     if unread:
-        jobs = "job" if len(unread) == 1 else "jobs"
+        one = len(unread) == 1
         notes.append(
-            f"the cost of {len(unread):,} {jobs} is unknown ({', '.join(unread)}): their"
-            " requests are in files uploaded by other means (input_files), which planning"
-            " does not read; they are not in the estimate"
+            f"the cost of {len(unread):,} {'job' if one else 'jobs'} is unknown"
+            f" ({', '.join(unread)}): {'its' if one else 'their'} requests are in files"
+            " uploaded by other means (input_files), which planning does not read; not in"
+            " the estimate"
         )
     if unknown:
         noun = "request" if unknown == 1 else "requests"

@@ -22,27 +22,34 @@ def _n(count: int, noun: str) -> str:
     return f"{count:,} {noun if count == 1 else noun + 's'}"
 
 
-def quantities(e: Estimate, default_output_tokens: int) -> str:
-    """``2 requests: 14 input + ≤ 20 output tokens`` (and pages, images, unbounded)."""
-    parts: list[str] = []
+def quantities(e: Estimate, default_output_tokens: int, model: str | None = None) -> str:
+    """``2 requests: 14 input + ≤ 20 output tokens, MODEL`` (then pages, unbounded requests,
+    images, requests of unknown cost, each after a ``;``)."""
+    counted: list[str] = []
     if e.input_tokens or e.output_tokens or not e.total_pages:
         tokens = [f"{e.input_tokens:,} input"]
         if e.output_tokens:
             # max_tokens bounds the output; a default for unbounded requests does not.
             tokens.append(f"{'' if e.unbounded else '≤ '}{e.output_tokens:,} output")
-        parts.append(" + ".join(tokens) + " tokens")
+        counted.append(" + ".join(tokens) + " tokens")
     if e.pages:
-        parts.append(_n(e.pages, "page"))
+        counted.append(_n(e.pages, "page"))
     if e.annotated_pages:
-        parts.append(_n(e.annotated_pages, "annotated page"))
+        counted.append(_n(e.annotated_pages, "annotated page"))
+    head = f"{_n(e.requests, 'request')}: {' + '.join(counted)}"
+    if model is not None:
+        head += f", {model}"
+    extras: list[str] = []
     if e.unbounded:
-        parts.append(
-            f"{_n(e.unbounded, 'request')} output unbounded (no max_tokens), counted at"
-            f" {default_output_tokens:,} tokens each"
+        extras.append(
+            f"{_n(e.unbounded, 'request')} without max_tokens (output unbounded), counted at"
+            f" {default_output_tokens:,} output tokens each"
         )
     if e.images:
-        parts.append(f"{_n(e.images, 'image')} counted at {IMAGE_TOKENS:,} tokens each")
-    return f"{_n(e.requests, 'request')}: {'; '.join(parts)}"
+        extras.append(f"{_n(e.images, 'image')} counted at {IMAGE_TOKENS:,} tokens each")
+    if e.unknown:
+        extras.append(f"{_n(e.unknown, 'request')} of unknown cost not included")
+    return "; ".join([head, *extras])
 
 
 def change_line(c: ChangeCost, default_output_tokens: int) -> str:
@@ -54,16 +61,15 @@ def change_line(c: ChangeCost, default_output_tokens: int) -> str:
             f"unknown: {_n(c.estimate.requests, 'request')} whose cost is not known before"
             " they run (OCR pages not given, audio)"
         )
-    shown = quantities(c.estimate, default_output_tokens)
-    unknown = ""
-    if c.estimate.unknown:
-        unknown = f"; {_n(c.estimate.unknown, 'request')} of unknown cost not included"
     if not c.cost.priced or c.cost.total is None:
-        return f"unpriced: {_unpriced(c)} ({shown}{unknown})"
+        shown = quantities(c.estimate, default_output_tokens)
+        return f"unpriced: {_unpriced(c)} ({shown})"
     approx = f"{APPROX} " if c.estimate.method == "heuristic" else ""
-    model = f", {c.model}" if c.model is not None else ""
-    prices = " priced by prices:" if c.cost.overridden else ""
-    return f"{approx}{format_usd(c.cost.total)} ({shown}{model}{prices}{unknown})"
+    model = c.model if c.model is not None else c.priced_as
+    if c.cost.overridden:
+        model += " priced by prices:"
+    shown = quantities(c.estimate, default_output_tokens, model)
+    return f"{approx}{format_usd(c.cost.total)} ({shown})"
 
 
 def _unpriced(c: ChangeCost) -> str:

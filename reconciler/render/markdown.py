@@ -135,13 +135,13 @@ def _action_cost(plan: Plan, action: Action) -> str:
     if not found:
         return "–"
     priced = [c.cost.total for c in found if c.cost.total is not None and c.unread is None]
-    shown = format_usd(total(priced)) if priced else ""
-    if any(c.estimate.method == "heuristic" for c in found) and shown:
-        shown = f"{APPROX} {shown}"
-    missing = len(found) - len(priced)
-    if missing:
-        shown += f"{' + ' if shown else ''}{missing} unpriced or unknown"
-    return markdown(shown)
+    parts = [format_usd(total(priced))] if priced else []
+    if parts and any(c.estimate.method == "heuristic" for c in found):
+        parts[0] = f"{APPROX} {parts[0]}"
+    unpriced = sum(1 for c in found if not c.cost.priced)
+    unknown = sum(1 for c in found if c.cost.priced and c.unread is not None)
+    parts += [f"{n} {what}" for n, what in ((unpriced, "unpriced"), (unknown, "unknown")) if n]
+    return markdown(" + ".join(parts))
 
 
 def _messages(plan: Plan) -> list[_Section]:
