@@ -281,6 +281,7 @@ class BudgetCheck:
     blocked: bool
     message: str | None = None  # why it is blocked and the way out; None when not blocked
     notes: tuple[str, ...] = ()  # said in any case (what the estimate leaves out)
+    allowed: str | None = None  # the note that --allow-cost accepted an amount above the limit
 
 
 def check_budget(
@@ -337,11 +338,11 @@ def check_budget(
         return BudgetCheck(False, None, tuple(notes))
     shown = format_usd(ceil_cents(total_usd))
     if allow_cost is not None and total_usd <= allow_cost:
-        notes.append(
+        allowed = (
             f"estimated cost {shown} is above safety.max_cost ({limit}),"
             f" allowed by --allow-cost={allow_cost}"
         )
-        return BudgetCheck(False, None, tuple(notes))
+        return BudgetCheck(False, None, (*notes, allowed), allowed)
     least = ceil_cents(total_usd)
     if allow_cost is not None:
         message = (

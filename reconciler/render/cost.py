@@ -109,7 +109,9 @@ def not_included(cost: PlanCost) -> list[str]:
 
 
 def cost_notes(plan: Plan) -> Sequence[str]:
-    """Warnings about the estimate (what it leaves out, a budget allowed by --allow-cost)."""
+    """Warnings about the estimate: an amount above safety.max_cost that --allow-cost
+    accepted. (What the total leaves out is said on its own line, ``not included: …``.)"""
     if plan.cost is None:
         return ()
-    return plan.cost.check(plan.budget.max_cost, plan.budget.allow_cost).notes
+    allowed = plan.cost.check(plan.budget.max_cost, plan.budget.allow_cost).allowed
+    return () if allowed is None else (allowed,)

@@ -69,6 +69,7 @@ def test_apply_status_edit_replace_remove_destroy(e2e: E2E) -> None:
       ~ id     = "{old_id}" -> (known after apply)
         status = "QUEUED" (0/2)
       ~ model  = "mistral-small-latest" -> "mistral-medium-latest"
+        cost   = ≈ $0.000086 (2 requests: 14 input + ≤ 20 output tokens, mistral-medium-latest)
     }}
 """
     assert block in text

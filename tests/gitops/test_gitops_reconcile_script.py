@@ -50,12 +50,9 @@ def test_pull_request_plan_then_merge_apply(ci_repo: CiRepo) -> None:
     assert "**Plan: 10 to create, 0 to replace, 0 to cancel, 0 to delete.**" in comment
     # The log has the full text plan (the comment may be capped), also kept as plan.txt.
     assert "Plan: 10 to create, 0 to replace, 0 to cancel, 0 to delete." in planned.stdout
-    assert (
-        (out / "plan.txt")
-        .read_text()
-        .strip()
-        .endswith("Plan: 10 to create, 0 to replace, 0 to cancel, 0 to delete.")
-    )
+    summary, estimate = (out / "plan.txt").read_text().strip().splitlines()[-2:]
+    assert summary == "Plan: 10 to create, 0 to replace, 0 to cancel, 0 to delete."
+    assert estimate.startswith("Estimated cost of this plan: $")
     tree = (out / "tree").read_text().strip()
     assert len(tree) == 40
     # Planning on a pull request never writes: only GETs reached the server.

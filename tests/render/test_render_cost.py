@@ -82,10 +82,7 @@ def test_text_has_a_cost_line_per_create_and_replace_and_the_total() -> None:
         f"Estimated cost of this plan: $0.03 (≈, batch prices of {DATE}); not included:"
         " 1 job on input_files (not read)"
     )
-    assert "Warning: Cost estimate" in out
-    assert "the cost of 1 job is unknown (nightly): its requests are in files" in " ".join(
-        out.split()
-    )
+    assert "Warning" not in out.split("Estimated cost", 1)[1].split("Warning: flaky")[0]
     # Cancels and deletes cost nothing: no line in their blocks.
     old_job = out.split('x job "old-job" {', 1)[1].split("}", 1)[0]
     assert "cost" not in old_job
@@ -110,6 +107,16 @@ def test_exact_estimates_have_no_approximation_sign() -> None:
     out = text.render(plan, color=False)
     assert "cost          = $0.08 (1 request: 1,000,000 input tokens, mistral-small-latest)" in out
     assert f"Estimated cost of this plan: $0.08 (exact, batch prices of {DATE})" in out
+
+
+def test_an_amount_allowed_above_the_budget_is_a_warning() -> None:
+    out = text.render(costed(Budget(Decimal("0.01"), Decimal("0.04"))), color=False)
+    assert "Warning: Cost estimate" in out
+    assert (
+        "estimated cost $0.04 is above safety.max_cost ($0.01), allowed by --allow-cost=0.04"
+        in " ".join(out.split())
+    )
+    assert "Warning: Cost estimate" not in text.render(costed(), color=False)
 
 
 def test_the_budget_violation_is_an_error_block() -> None:
@@ -139,7 +146,9 @@ def test_markdown_has_a_cost_column_and_the_total() -> None:
         "| **Total** | 5 | **≈ &#36;0.03** |",
     ]
     assert f"Estimated cost of this plan: &#36;0.03 (≈, batch prices of {DATE})" in out
-    assert "> About the cost estimate:" in out
+    assert "About the cost estimate" not in out  # nothing to warn about: within budget
+    allowed = markdown.render(costed(Budget(Decimal("0.01"), Decimal("0.04"))))
+    assert "> [!NOTE]\n> About the cost estimate:\n> - estimated cost &#36;0.04 is above" in allowed
     # Without an estimate, the table keeps its two columns.
     assert "| Action | Jobs |\n| :-- | --: |" in markdown.render(realistic_plan())
 
