@@ -114,7 +114,7 @@ def test_one_cost_item_per_create_and_replace_and_the_unknown_said(tmp_path: Pat
         tmp_path,
         price_table(desired.prices),
         Budget(),
-        cache=EstimateCache(tmp_path, key=KEY),
+        cache=EstimateCache(tmp_path, key=KEY, min_bytes=0),
     )
     assert p.cost is not None and not p.violations
     assert [c.key for c in p.cost.changes] == ["inline", "local", "prompted", "remote"]
@@ -142,19 +142,24 @@ def test_a_plan_that_creates_nothing_estimates_nothing(tmp_path: Path) -> None:
 def test_estimates_are_cached_and_a_new_plan_reads_no_input(tmp_path: Path) -> None:
     twins = {"a": {"inputs": ["../data/tickets.jsonl"]}, "b": {"inputs": ["../data/tickets.jsonl"]}}
     desired = write_root(tmp_path, twins)
-    first = EstimateCache(tmp_path, key=KEY)
+    first = EstimateCache(tmp_path, key=KEY, min_bytes=0)
     p1 = with_estimate(planned(desired), tmp_path, price_table(()), Budget(), cache=first)
     assert first.computed == 1  # two jobs over one input: read once
-    second = EstimateCache(tmp_path, key=KEY)
+    second = EstimateCache(tmp_path, key=KEY, min_bytes=0)
     p2 = with_estimate(planned(desired), tmp_path, price_table(()), Budget(), cache=second)
     assert second.computed == 0 and p2.cost == p1.cost
     entries = list((tmp_path / ".reconciler" / "cache" / "estimates").iterdir())
     assert len(entries) == 1
+    # Small requests are estimated again rather than read from a file (faster).
+    small = write_root(tmp_path / "small", twins)
+    default = EstimateCache(tmp_path / "small", key=KEY)
+    with_estimate(planned(small), tmp_path / "small", price_table(()), Budget(), cache=default)
+    assert not (tmp_path / "small" / ".reconciler").exists() and default.computed == 1
 
 
 def test_a_planted_or_corrupt_cache_entry_is_a_miss(tmp_path: Path) -> None:
     desired = write_root(tmp_path, {"a": {"inputs": ["../data/tickets.jsonl"]}})
-    cache = EstimateCache(tmp_path, key=KEY)
+    cache = EstimateCache(tmp_path, key=KEY, min_bytes=0)
     p = with_estimate(planned(desired), tmp_path, price_table(()), Budget(), cache=cache)
     assert p.cost is not None
     true = p.cost.changes[0].estimate
@@ -168,18 +173,18 @@ def test_a_planted_or_corrupt_cache_entry_is_a_miss(tmp_path: Path) -> None:
         b"\x00garbage",
     ):
         entry.write_bytes(planted)
-        fresh = EstimateCache(tmp_path, key=KEY)
+        fresh = EstimateCache(tmp_path, key=KEY, min_bytes=0)
         again = with_estimate(planned(desired), tmp_path, price_table(()), Budget(), cache=fresh)
         assert again.cost is not None and again.cost.changes[0].estimate == true
         assert fresh.computed == 1
     # Another user's key does not accept this user's entries either.
-    other = EstimateCache(tmp_path, key=b"o" * 32)
+    other = EstimateCache(tmp_path, key=b"o" * 32, min_bytes=0)
     with_estimate(planned(desired), tmp_path, price_table(()), Budget(), cache=other)
     assert other.computed == 1
 
 
 def test_the_cache_key_covers_content_endpoint_counter_and_default() -> None:
-    cache = EstimateCache(Path("."), key=KEY)
+    cache = EstimateCache(Path("."), key=KEY, min_bytes=0)
     base = cache.name("d" * 64, CHAT, "heuristic (tekken)", 1024)
     assert base != cache.name("e" * 64, CHAT, "heuristic (tekken)", 1024)
     assert base != cache.name("d" * 64, "/v1/fim/completions", "heuristic (tekken)", 1024)
@@ -205,7 +210,7 @@ def test_an_input_changed_while_it_was_estimated_is_not_cached(
         tmp_path,
         price_table(()),
         Budget(),
-        cache=EstimateCache(tmp_path, key=KEY),
+        cache=EstimateCache(tmp_path, key=KEY, min_bytes=0),
     )
     assert not (tmp_path / ".reconciler" / "cache" / "estimates").exists() or not list(
         (tmp_path / ".reconciler" / "cache" / "estimates").iterdir()
@@ -219,7 +224,7 @@ def test_the_budget_blocks_above_max_cost_and_names_unpriced_models(tmp_path: Pa
     }
     desired = write_root(tmp_path, jobs)
     table = price_table(())
-    cache = EstimateCache(tmp_path, key=KEY)
+    cache = EstimateCache(tmp_path, key=KEY, min_bytes=0)
     p = with_estimate(planned(desired), tmp_path, table, Budget(), cache=cache)
     assert p.cost is not None and p.cost.unpriced == ("ft:mistral-small-latest:acme:1",)
 
