@@ -33,7 +33,7 @@ from reconciler.estimates import (
     spec_request_lines,
     usage_of_file,
 )
-from reconciler.live import LiveJob, read_live_state
+from reconciler.live import LiveJob, LiveState, read_live_state
 from reconciler.outputs import merged_results
 from reconciler.render import status as status_view
 from reconciler.render.safe import terminal
@@ -84,25 +84,25 @@ def status_command(fmt: str, wide: bool, show_cost: bool) -> None:
     desired = load_desired(g)
     with connect(g, desired) as client:
         state = read_live_state(client, desired.workspace)
-        groups = state.by_name()
-        specs = desired.by_name()
-        rows = []
-        costs = RowCosts(client, desired) if show_cost else None
-        for name in sorted(groups.keys() | specs.keys()):
-            versions = groups.get(name, [])
-            current = versions[-1] if versions else None
-            spec = specs.get(name)
-            attempts = spec.max_attempts if spec is not None else None
-            rows.append(
-                status_view.Row(
-                    name=name,
-                    current=current,
-                    versions=len(versions),
-                    sync=status_view.sync_state(current, spec.digest if spec else None, attempts),
-                    health=status_view.health(current, attempts),
-                    cost=costs.of(current, spec) if costs is not None else None,
-                )
+        costs = RowCosts(client, desired).of_state(state) if show_cost else {}
+    groups = state.by_name()
+    specs = desired.by_name()
+    rows = []
+    for name in sorted(groups.keys() | specs.keys()):
+        versions = groups.get(name, [])
+        current = versions[-1] if versions else None
+        spec = specs.get(name)
+        attempts = spec.max_attempts if spec is not None else None
+        rows.append(
+            status_view.Row(
+                name=name,
+                current=current,
+                versions=len(versions),
+                sync=status_view.sync_state(current, spec.digest if spec else None, attempts),
+                health=status_view.health(current, attempts),
+                cost=costs.get(name),
             )
+        )
     now = time.time()
     if fmt == "json":
         click.echo(status_view.render_json(rows, workspace=desired.workspace, now=now))
@@ -118,28 +118,49 @@ class RowCosts:
 
     def __init__(self, client: MistralClient, desired: DesiredState) -> None:
         self.client = client
+        self.desired = desired
         self.root = Path(desired.root)
         self.table = price_table(desired.prices)
         self.cache = EstimateCache(self.root)
 
+    def of_state(self, state: LiveState) -> dict[str, status_view.RowCost]:
+        """Each job name's costs (configured or live), by name."""
+        groups = state.by_name()
+        specs = self.desired.by_name()
+        return {
+            name: self.of(groups[name][-1] if groups.get(name) else None, specs.get(name))
+            for name in sorted(groups.keys() | specs.keys())
+        }
+
     def of(self, job: LiveJob | None, spec: JobSpec | None) -> status_view.RowCost:
+        """One job's costs; a file that cannot be read (an input gone, an output file the
+        API will not give) is said in its cell, never fails the whole status."""
         estimate = estimated = unread = usage = actual = None
+        estimate_error = actual_error = None
         if spec is not None and (job is None or job.spec_digest == spec.digest):
-            source = spec_request_lines(spec, self.root)
-            if source.unread is not None:
-                unread = source.unread
-            else:
-                estimate, _ = estimate_spec(spec, source, self.table, self.cache)
-                estimated = cost_of(estimate, spec.model, self.table)
+            try:
+                source = spec_request_lines(spec, self.root)
+                if source.unread is not None:
+                    unread = source.unread
+                else:
+                    estimate, _ = estimate_spec(spec, source, self.table, self.cache)
+                    estimated = cost_of(estimate, spec.model, self.table)
+            except ReconcilerError as err:
+                estimate_error = str(err)
         if job is not None and job.status.is_terminal and job.output_file:
             file_id = job.output_file
-            usage = usage_of_file(
-                self.root,
-                file_id,
-                lambda out: self.client.download_file(file_id, cast("BinaryIO", out)),
-            )
-            actual = actual_cost(usage, job.model, self.table, job.endpoint)
-        return status_view.RowCost(estimate, estimated, unread, usage, actual)
+            try:
+                usage = usage_of_file(
+                    self.root,
+                    file_id,
+                    lambda out: self.client.download_file(file_id, cast("BinaryIO", out)),
+                )
+                actual = actual_cost(usage, job.model, self.table, job.endpoint)
+            except ReconcilerError as err:
+                actual_error = str(err)
+        return status_view.RowCost(
+            estimate, estimated, unread, usage, actual, estimate_error, actual_error
+        )
 
 
 @click.command("wait")

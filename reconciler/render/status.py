@@ -47,6 +47,8 @@ class RowCost:
     unread: str | None = None  # why there is no estimate (input_files are not read)
     usage: Usage | None = None  # None: not finished, or no output file
     actual: Cost | None = None
+    estimate_error: str | None = None  # why the requests could not be read
+    actual_error: str | None = None  # why the output file could not be read
 
 
 @dataclass(frozen=True)
@@ -198,6 +200,14 @@ def render_text(
         lines.append("  ".join(cells_out).rstrip())
     if cost:
         lines.extend(["", cost_summary(rows)])
+        for row in rows:
+            rc = row.cost
+            for what, error in (
+                ("estimate", rc.estimate_error if rc else None),
+                ("actual", rc.actual_error if rc else None),
+            ):
+                if error is not None:
+                    lines.append(terminal(f"{row.name}: {what} unavailable: {error}"))
     return "\n".join(lines)
 
 
@@ -209,6 +219,8 @@ def _usd(c: Cost | None, method: str = "exact") -> str | None:
 
 def estimate_cell(rc: RowCost | None) -> str:
     """``≈ $0.0042 (14 in + ≤ 20 out)``; ``unknown`` / ``unpriced`` spelt out; ``-``."""
+    if rc is not None and rc.estimate_error is not None:
+        return "unavailable"
     if rc is None or rc.estimate is None:
         return "unknown (input_files)" if rc is not None and rc.unread else "-"
     e = rc.estimate
@@ -224,6 +236,8 @@ def estimate_cell(rc: RowCost | None) -> str:
 
 def actual_cell(rc: RowCost | None) -> str:
     """``$0.0040 (16 in + 20 out)`` from the results' usage; ``-`` when not finished."""
+    if rc is not None and rc.actual_error is not None:
+        return "unavailable"
     if rc is None or rc.usage is None:
         return "-"
     u = rc.usage
@@ -258,7 +272,7 @@ def cost_summary(rows: Sequence[Row]) -> str:
         and r.cost.estimated is not None
         and r.cost.estimated.total is not None
     ]
-    finished = sum(1 for r in rows if r.cost is not None and r.cost.usage is not None)
+    finished = sum(1 for r in rows if r.current is not None and r.current.status.is_terminal)
     if not both:
         jobs = f"{finished} finished job{'s' if finished != 1 else ''}"
         return f"Cost: {jobs}, none with both an estimate and actual usage."
@@ -342,6 +356,7 @@ def _cost_doc(rc: RowCost) -> dict[str, Any]:
         "estimate": estimate,
         "unread": rc.unread,
         "actual": actual,
+        "errors": [e for e in (rc.estimate_error, rc.actual_error) if e is not None],
     }
 
 

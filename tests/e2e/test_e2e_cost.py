@@ -9,12 +9,14 @@ from __future__ import annotations
 import json
 import math
 import re
+import shutil
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from mistralai.client import Mistral
 
-from e2e.harness import E2E, Root, chat_requests, plan_json
+from e2e.harness import API_KEY, E2E, Root, chat_requests, plan_json
 from reconciler.cost.estimate import estimate_lines
 from reconciler.cost.money import format_usd
 from reconciler.cost.prices import shipped_table
@@ -349,3 +351,13 @@ def test_status_shows_actual_tokens_and_cost_beside_the_estimate(e2e: E2E) -> No
     # estimated vs 1,624 reported input tokens, +11.8 % (docs/concepts.md says so).
     gap = (actual_in - tokens_in) / tokens_in
     assert 0.05 < gap < 0.20, (tokens_in, actual_in, gap)
+
+    # An output file the API no longer gives: that cell says so, status still succeeds.
+    shutil.rmtree(root.path / ".reconciler" / "cache" / "usage")
+    (job,) = e2e.live.jobs(root.workspace)
+    assert job.output_file is not None
+    with Mistral(api_key=API_KEY, server_url=e2e.url) as owner:
+        owner.files.delete(file_id=job.output_file)
+    gone = e2e.cli.ok(root, "status", "--cost")
+    assert "unavailable" in gone.stdout.splitlines()[1]
+    assert "prose: actual unavailable: " in gone.stdout, gone.stdout
